@@ -1,0 +1,43 @@
+// buildApp(): the whole server as a Fastify instance that never listens (server.ts does), so tests
+// can build one per case and drive it with inject() or a real port.
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Config } from './config.js'
+import { ociApi } from './oci/index.js'
+import { createRegistry, type Registry } from './registry/index.js'
+import type { StorageDriver } from './storage/driver.js'
+import { createDriver } from './storage/factory.js'
+
+export interface BuildOptions {
+  config: Config
+  /** Use this driver instead of the configured one (tests). */
+  driver?: StorageDriver
+  logger?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    registry: Registry
+  }
+}
+
+export async function buildApp ({ config, driver, logger = true }: BuildOptions): Promise<FastifyInstance> {
+  const store = driver ?? await createDriver(config.storage)
+  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs })
+  const app = Fastify({
+    logger: logger && {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
+    },
+    // Blob bodies stream straight to the store; per-route limits are enforced where bodies are read.
+    bodyLimit: 1024 * 1024,
+    // A 1 GiB push over a slow link must not be cut off; idle sockets still time out.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 75_000,
+    return503OnClosing: true
+  })
+  app.decorate('registry', registry)
+  await app.register(ociApi, { prefix: '/v2', registry, config })
+  app.addHook('onClose', async () => { await store.close() })
+  return app
+}

@@ -1,0 +1,17 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config.js'
+import type { Registry } from '../registry/index.js'
+
+/** What a /v2 handler receives: the request, the reply, and the parts of the path its route captured. */
+export interface OciContext {
+  registry: Registry
+  config: Config
+  request: FastifyRequest
+  reply: FastifyReply
+  /** Repository name (validated), when the route has one. */
+  name: string
+  /** The last path segment the route captured: a tag or digest, a blob digest, or an upload id. */
+  target: string
+}
+
+export type OciHandler = (c: OciContext) => Promise<unknown>

@@ -1,0 +1,34 @@
+// Blob endpoints: GET/HEAD (end-2, with single byte ranges) and DELETE (end-10).
+import { parseDigest } from '../../registry/digest.js'
+import type { OciContext } from '../context.js'
+import { parseBlobRange } from '../http.js'
+
+async function describe ({ registry, reply, name, target }: OciContext): Promise<number> {
+  parseDigest(target)
+  const { size } = await registry.blobs.stat(name, target)
+  reply.header('Docker-Content-Digest', target).header('Accept-Ranges', 'bytes').type('application/octet-stream')
+  return size
+}
+
+export async function headBlob (c: OciContext): Promise<unknown> {
+  const size = await describe(c)
+  return await c.reply.header('Content-Length', size).send()
+}
+
+export async function getBlob (c: OciContext): Promise<unknown> {
+  const size = await describe(c)
+  const range = parseBlobRange(c.request.headers.range, size)
+  if (range === undefined) {
+    c.reply.header('Content-Length', size)
+  } else {
+    c.reply.code(206)
+      .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`)
+      .header('Content-Length', range.end - range.start + 1)
+  }
+  return await c.reply.send(await c.registry.blobs.open(c.name, c.target, range))
+}
+
+export async function deleteBlob ({ registry, reply, name, target }: OciContext): Promise<unknown> {
+  await registry.blobs.delete(name, target)
+  return await reply.code(202).header('Content-Length', 0).send()
+}

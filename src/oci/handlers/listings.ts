@@ -1,0 +1,39 @@
+// Listings, each one page from one prefix listing: tags (end-8), referrers (end-12) and the catalog.
+import { nameUnknown } from '../../errors/registry-error.js'
+import { parseDigest } from '../../registry/digest.js'
+import { MediaTypes } from '../../registry/manifest-schemas.js'
+import type { OciContext } from '../context.js'
+import { nextLink, pageLimit, queryString } from '../http.js'
+
+export async function listTags ({ registry, config, request, reply, name }: OciContext): Promise<unknown> {
+  const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
+  const last = queryString(request.query, 'last')
+  if (!await registry.catalog.exists(name)) throw nameUnknown(name)
+  const page = limit === 0 ? { items: [], truncated: false } : await registry.tags.list(name, { limit, last })
+  if (page.truncated) reply.header('Link', nextLink(`/v2/${name}/tags/list`, { n: limit, last: page.items.at(-1) }))
+  return { name, tags: page.items }
+}
+
+export async function listCatalog ({ registry, config, request, reply }: OciContext): Promise<unknown> {
+  const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
+  const last = queryString(request.query, 'last')
+  const page = limit === 0 ? { items: [], truncated: false } : await registry.catalog.list({ limit, last })
+  if (page.truncated) reply.header('Link', nextLink('/v2/_catalog', { n: limit, last: page.items.at(-1) }))
+  return { repositories: page.items }
+}
+
+export async function listReferrers ({ registry, config, request, reply, name, target }: OciContext): Promise<unknown> {
+  parseDigest(target)
+  const artifactType = queryString(request.query, 'artifactType')
+  const last = queryString(request.query, 'last')
+  const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
+  const page = await registry.referrers.list(name, target, { limit, last })
+  const manifests = artifactType === undefined ? page.items : page.items.filter(d => d.artifactType === artifactType)
+  if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType')
+  if (page.truncated) {
+    reply.header('Link', nextLink(`/v2/${name}/referrers/${target}`, { n: limit, last: page.last, artifactType }))
+  }
+  // Sent as a string so the Content-Type stays exactly the index media type (clients compare it verbatim).
+  return await reply.type(MediaTypes.ociIndex)
+    .send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }))
+}

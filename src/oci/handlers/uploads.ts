@@ -1,0 +1,70 @@
+// Upload endpoints: start or mount (end-4a/4b/11), chunk (end-5), complete (end-6), status (end-13), cancel.
+import type { Readable } from 'node:stream'
+import { RegistryError } from '../../errors/registry-error.js'
+import { assertValidName } from '../../registry/reference.js'
+import { rangeHeader, type UploadState } from '../../registry/uploads.js'
+import type { OciContext } from '../context.js'
+import { parseContentRange, queryString, urls } from '../http.js'
+
+function body (c: OciContext): Readable {
+  return c.request.raw
+}
+
+function created ({ reply, name }: OciContext, digest: string): unknown {
+  return reply.code(201)
+    .header('Location', urls.blob(name, digest))
+    .header('Docker-Content-Digest', digest)
+    .header('Content-Length', 0)
+    .send()
+}
+
+function inProgress ({ reply, name }: OciContext, id: string, state: UploadState, status: number): unknown {
+  return reply.code(status)
+    .headers(rangeHeader(state))
+    .header('Location', urls.upload(name, id))
+    .header('Docker-Upload-UUID', id)
+    .header('Content-Length', 0)
+    .send()
+}
+
+export async function startUpload (c: OciContext): Promise<unknown> {
+  const { registry, request, name } = c
+  const mount = queryString(request.query, 'mount')
+  const from = queryString(request.query, 'from')
+  const digest = queryString(request.query, 'digest')
+  if (mount !== undefined) {
+    if (from !== undefined) assertValidName(from)
+    if (await registry.blobs.mount(name, mount, from)) return created(c, mount)
+    // Nothing to mount: fall through to an ordinary session, as the spec asks.
+  } else if (digest !== undefined) {
+    await registry.uploads.putMonolithic(name, digest, body(c))
+    return created(c, digest)
+  }
+  const { id, state } = await registry.uploads.start(name)
+  c.reply.header('OCI-Chunk-Min-Length', registry.driver.chunkMinLength)
+  return inProgress(c, id, state, 202)
+}
+
+export async function patchUpload (c: OciContext): Promise<unknown> {
+  const range = parseContentRange(c.request.headers['content-range'])
+  const state = await c.registry.uploads.append(c.name, c.target, body(c), range)
+  return inProgress(c, c.target, state, 202)
+}
+
+export async function completeUpload (c: OciContext): Promise<unknown> {
+  const digest = queryString(c.request.query, 'digest')
+  if (digest === undefined) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload')
+  const range = parseContentRange(c.request.headers['content-range'])
+  await c.registry.uploads.complete(c.name, c.target, digest, body(c), range)
+  return created(c, digest)
+}
+
+export async function getUpload (c: OciContext): Promise<unknown> {
+  const state = await c.registry.uploads.status(c.name, c.target)
+  return inProgress(c, c.target, state, 204)
+}
+
+export async function cancelUpload ({ registry, reply, name, target }: OciContext): Promise<unknown> {
+  await registry.uploads.cancel(name, target)
+  return await reply.code(204).send()
+}

@@ -1,0 +1,63 @@
+// The /v2 route table as data. Repository names contain '/', which Fastify path parameters cannot
+// capture mid-path, so one wildcard route matches the rest of the path against these patterns, in order.
+import { RegistryError } from '../errors/registry-error.js'
+import { assertValidName } from '../registry/reference.js'
+import type { OciHandler } from './context.js'
+import { cancelUpload, completeUpload, getUpload, patchUpload, startUpload } from './handlers/uploads.js'
+import { deleteBlob, getBlob, headBlob } from './handlers/blobs.js'
+import { deleteManifest, getManifest, headManifest, putManifest } from './handlers/manifests.js'
+import { listCatalog, listReferrers, listTags } from './handlers/listings.js'
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+interface Route {
+  /** The distribution-spec endpoint ids, for tracing conformance failures. */
+  spec: string
+  /** Matches the path after /v2/; group 1 is the repository name, group 2 the final segment. */
+  pattern: RegExp
+  methods: Partial<Record<Method, OciHandler>>
+}
+
+const base: OciHandler = async () => ({})
+
+export const routes: Route[] = [
+  { spec: 'end-1', pattern: /^$/, methods: { GET: base, HEAD: base } },
+  { spec: 'catalog', pattern: /^_catalog$/, methods: { GET: listCatalog } },
+  { spec: 'end-8', pattern: /^(.+)\/tags\/list$/, methods: { GET: listTags } },
+  { spec: 'end-12', pattern: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
+  {
+    spec: 'end-3 end-7 end-9',
+    pattern: /^(.+)\/manifests\/([^/]+)$/,
+    methods: { GET: getManifest, HEAD: headManifest, PUT: putManifest, DELETE: deleteManifest }
+  },
+  { spec: 'end-4 end-11', pattern: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
+  {
+    spec: 'end-5 end-6 end-13',
+    pattern: /^(.+)\/blobs\/uploads\/([^/]+)$/,
+    methods: { GET: getUpload, PATCH: patchUpload, PUT: completeUpload, DELETE: cancelUpload }
+  },
+  { spec: 'end-2 end-10', pattern: /^(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: headBlob, DELETE: deleteBlob } }
+]
+
+export interface RouteMatch {
+  handler: OciHandler
+  name: string
+  target: string
+}
+
+/** Finds the handler for a path below /v2/. Throws NOT_FOUND, UNSUPPORTED (405) or NAME_INVALID. */
+export function matchRoute (method: string, path: string): RouteMatch {
+  for (const route of routes) {
+    const match = route.pattern.exec(path)
+    if (match === null) continue
+    const handler = route.methods[method as Method]
+    if (handler === undefined) {
+      const allow = Object.keys(route.methods).join(', ')
+      throw new RegistryError('UNSUPPORTED', `${method} is not supported on this endpoint`, { allow }, { Allow: allow })
+    }
+    const name = match[1] ?? ''
+    if (match[1] !== undefined) assertValidName(name)
+    return { handler, name, target: match[2] ?? '' }
+  }
+  throw new RegistryError('NOT_FOUND', `no /v2 endpoint matches ${path}`)
+}

@@ -1,0 +1,73 @@
+// Blobs: bytes live once in the content-addressed store; a repository sees a blob only through its link.
+import type { Readable } from 'node:stream'
+import { blobUnknown } from '../errors/registry-error.js'
+import { isNotFound, type StorageDriver } from '../storage/driver.js'
+import { paths } from '../storage/paths.js'
+import type { Catalog } from './catalog.js'
+import { parseDigest } from './digest.js'
+import { readRecord, writeRecord } from './records.js'
+
+interface LayerLink {
+  size: number
+}
+
+export function createBlobs (driver: StorageDriver, catalog: Catalog) {
+  const blobs = {
+    /** Size of a blob the repository links, or BLOB_UNKNOWN. */
+    async stat (name: string, digest: string): Promise<{ size: number }> {
+      parseDigest(digest)
+      const link = await readRecord<LayerLink>(driver, paths.layerLink(name, digest))
+      if (link === undefined) throw blobUnknown(digest)
+      return { size: link.size }
+    },
+
+    async exists (name: string, digest: string): Promise<boolean> {
+      return await driver.stat(paths.layerLink(name, digest)) !== undefined
+    },
+
+    /** Streams a linked blob, or an inclusive byte range of it. */
+    async open (name: string, digest: string, range?: { start: number, end: number }): Promise<Readable> {
+      try {
+        return await driver.read(paths.blob(digest), range)
+      } catch (err) {
+        throw isNotFound(err) ? blobUnknown(digest) : err
+      }
+    },
+
+    /** Size of the blob in the shared store, whichever repositories link it. */
+    async storedSize (digest: string): Promise<number | undefined> {
+      return (await driver.stat(paths.blob(digest)))?.size
+    },
+
+    async link (name: string, digest: string, size: number): Promise<void> {
+      await writeRecord(driver, paths.layerLink(name, digest), { size } satisfies LayerLink)
+      await catalog.ensure(name)
+    },
+
+    /** Unlinks the blob from the repository. The bytes stay for other repositories (garbage collection is offline). */
+    async delete (name: string, digest: string): Promise<void> {
+      parseDigest(digest)
+      if (!await driver.delete(paths.layerLink(name, digest))) throw blobUnknown(digest)
+    },
+
+    /**
+     * Links an existing blob into `name`: from repository `from` when given, or from the shared store
+     * (automatic mount). Returns false when there is nothing to mount.
+     */
+    async mount (name: string, digest: string, from: string | undefined): Promise<boolean> {
+      parseDigest(digest)
+      let size: number | undefined
+      if (from !== undefined) {
+        size = (await readRecord<LayerLink>(driver, paths.layerLink(from, digest)))?.size
+      } else {
+        size = await blobs.storedSize(digest)
+      }
+      if (size === undefined) return false
+      await blobs.link(name, digest, size)
+      return true
+    }
+  }
+  return blobs
+}
+
+export type Blobs = ReturnType<typeof createBlobs>

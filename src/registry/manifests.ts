@@ -1,0 +1,227 @@
+// Manifests: stored byte for byte in the content-addressed store, linked into repositories, tagged,
+// indexed by subject for the referrers API, and negotiated on Accept when a tag names an index.
+import { LRUCache } from 'lru-cache'
+import {
+  RegistryError, digestInvalid, manifestInvalid, manifestUnknown
+} from '../errors/registry-error.js'
+import type { StorageDriver } from '../storage/driver.js'
+import { paths } from '../storage/paths.js'
+import type { Descriptor, ImageIndex, ImageManifest } from '../types/generated/index.js'
+import { mapLimit } from '../util/map-limit.js'
+import type { Blobs } from './blobs.js'
+import type { Catalog } from './catalog.js'
+import { digestOf, looksLikeDigest, parseDigest } from './digest.js'
+import {
+  MediaTypes, isIndexMediaType, isManifestMediaType, validateManifest, type ManifestMediaType
+} from './manifest-schemas.js'
+import { readRecord, writeRecord } from './records.js'
+import { assertValidTag, isValidTag } from './reference.js'
+import type { Referrers } from './referrers.js'
+import type { Tags } from './tags.js'
+
+/** What a repository records about a manifest it holds. */
+interface ManifestLink {
+  mediaType: string
+  size: number
+  subject?: string
+}
+
+/** A manifest resolved from a tag or digest, without its bytes. */
+export interface ManifestRef {
+  digest: string
+  mediaType: string
+  size: number
+}
+
+export interface StoredManifest extends ManifestRef {
+  bytes: Buffer
+}
+
+export interface PutResult {
+  digest: string
+  subject?: string
+  tags: string[]
+}
+
+type ParsedManifest = Partial<ImageManifest & ImageIndex> & Record<string, unknown>
+
+export interface ManifestDeps {
+  blobs: Blobs
+  tags: Tags
+  referrers: Referrers
+  catalog: Catalog
+}
+
+/** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
+const DEFAULT_PLATFORM = { os: 'linux', architecture: 'amd64' }
+
+export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog }: ManifestDeps) {
+  // Content by digest never goes stale; only existence can change, and that is read from links every time.
+  const bytesCache = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: b => b.length || 1 })
+
+  async function readBytes (digest: string): Promise<Buffer> {
+    const cached = bytesCache.get(digest)
+    if (cached !== undefined) return cached
+    const bytes = await driver.readAll(paths.blob(digest))
+    bytesCache.set(digest, bytes)
+    return bytes
+  }
+
+  async function resolveDigest (name: string, digest: string): Promise<ManifestRef> {
+    const link = await readRecord<ManifestLink>(driver, paths.manifestLink(name, digest))
+    if (link === undefined) throw manifestUnknown(digest)
+    return { digest, mediaType: link.mediaType, size: link.size }
+  }
+
+  /** Every blob and child manifest the manifest references must already be in the repository. */
+  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<void> {
+    const index = isIndexMediaType(mediaType)
+    const required = index
+      ? doc.manifests ?? []
+      : [doc.config as Descriptor, ...(doc.layers ?? [])].filter(d => !isForeignLayer(d))
+    const missing = await mapLimit(required, 8, async d => {
+      parseDigest(d.digest)
+      const present = index
+        ? await driver.stat(paths.manifestLink(name, d.digest)) !== undefined
+        : await blobs.exists(name, d.digest)
+      return present ? undefined : d.digest
+    })
+    const first = missing.find(d => d !== undefined)
+    if (first !== undefined) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${index ? 'a manifest' : 'a blob'} unknown to the repository: ${first}`, { digest: first })
+    }
+  }
+
+  const manifests = {
+    /** Resolves a tag or digest in a repository. Unknown or malformed tags are simply unknown (404). */
+    async resolve (name: string, reference: string): Promise<ManifestRef> {
+      if (looksLikeDigest(reference)) {
+        parseDigest(reference)
+        return await resolveDigest(name, reference)
+      }
+      const tag = isValidTag(reference) ? await tags.get(name, reference) : undefined
+      if (tag === undefined) throw manifestUnknown(reference)
+      return tag
+    },
+
+    /**
+     * Resolves a reference for a client that accepts `accept` media types (empty: anything). When the
+     * reference names an index the client cannot read, the fitting entry is served instead.
+     */
+    async negotiate (name: string, reference: string, accept: string[]): Promise<ManifestRef> {
+      const ref = await manifests.resolve(name, reference)
+      if (!isIndexMediaType(ref.mediaType) || accepts(accept, ref.mediaType)) return ref
+      const index = JSON.parse((await readBytes(ref.digest)).toString('utf8')) as ImageIndex
+      const entry = pickIndexEntry(index.manifests, accept)
+      if (entry === undefined) {
+        throw new RegistryError('MANIFEST_UNKNOWN', `${reference} is an index (${ref.mediaType}) and none of its entries matches the Accept header`, { reference })
+      }
+      return await resolveDigest(name, entry.digest)
+    },
+
+    async read (ref: ManifestRef): Promise<StoredManifest> {
+      return { ...ref, bytes: await readBytes(ref.digest) }
+    },
+
+    async put (name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<PutResult> {
+      let digest: string
+      const tagsToSet = [...extraTags]
+      if (looksLikeDigest(reference)) {
+        digest = digestOf(parseDigest(reference).algorithm, bytes)
+        if (digest !== reference) throw digestInvalid('manifest digest does not match its content', { expected: reference, actual: digest })
+      } else {
+        assertValidTag(reference)
+        digest = digestOf('sha256', bytes)
+        tagsToSet.unshift(reference)
+      }
+      tagsToSet.forEach(assertValidTag)
+
+      let doc: ParsedManifest
+      try {
+        doc = JSON.parse(bytes.toString('utf8')) as ParsedManifest
+      } catch {
+        throw manifestInvalid('manifest is not valid JSON')
+      }
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw manifestInvalid('manifest must be a JSON object')
+      const mediaType = manifestMediaType(contentType, doc)
+      const problem = validateManifest(mediaType, doc)
+      if (problem !== undefined) throw manifestInvalid(`invalid ${mediaType}: ${problem}`)
+      await checkReferences(name, mediaType, doc)
+
+      // Bytes first, then the repository link, then referrers and tags: nothing points at missing content.
+      if (await driver.stat(paths.blob(digest)) === undefined) await driver.write(paths.blob(digest), bytes)
+      bytesCache.set(digest, bytes)
+      const subject = doc.subject?.digest
+      await writeRecord(driver, paths.manifestLink(name, digest), { mediaType, size: bytes.length, subject } satisfies ManifestLink)
+      await catalog.ensure(name)
+      if (subject !== undefined) {
+        await referrers.add(name, subject, referrerDescriptor(digest, mediaType, bytes.length, doc))
+      }
+      const record = { digest, mediaType, size: bytes.length }
+      for (const tag of tagsToSet) await tags.set(name, tag, record)
+      return { digest, subject, tags: tagsToSet }
+    },
+
+    /** Deletes a tag (the manifest stays), or a manifest by digest together with the tags that named it. */
+    async delete (name: string, reference: string): Promise<void> {
+      if (!looksLikeDigest(reference)) {
+        if (!isValidTag(reference) || !await tags.delete(name, reference)) throw manifestUnknown(reference)
+        return
+      }
+      parseDigest(reference)
+      const link = await readRecord<ManifestLink>(driver, paths.manifestLink(name, reference))
+      if (link === undefined) throw manifestUnknown(reference)
+      await tags.deleteAllFor(name, reference)
+      if (link.subject !== undefined) await referrers.remove(name, link.subject, reference)
+      await driver.delete(paths.manifestLink(name, reference))
+    }
+  }
+  return manifests
+}
+
+/** The media type of a pushed manifest: the Content-Type, else the document's own mediaType, else its shape. */
+function manifestMediaType (contentType: string | undefined, doc: ParsedManifest): ManifestMediaType {
+  const declared = contentType?.split(';')[0]?.trim().toLowerCase() ?? ''
+  const inBody = typeof doc.mediaType === 'string' ? doc.mediaType : undefined
+  if (isManifestMediaType(declared)) {
+    if (inBody !== undefined && inBody !== declared) {
+      throw manifestInvalid(`Content-Type ${declared} does not match the manifest's mediaType ${inBody}`)
+    }
+    return declared
+  }
+  if (inBody !== undefined) {
+    if (isManifestMediaType(inBody)) return inBody
+    throw manifestInvalid(`unsupported manifest media type "${inBody}"`)
+  }
+  const generic = declared === '' || declared === 'application/json' || declared === 'application/octet-stream'
+  if (!generic) throw manifestInvalid(`unsupported manifest media type "${declared}"`)
+  if (Array.isArray(doc.manifests)) return MediaTypes.ociIndex
+  if (doc.config !== undefined) return MediaTypes.ociManifest
+  throw manifestInvalid('cannot tell the manifest media type: set Content-Type or mediaType')
+}
+
+/** The descriptor listed by the referrers API for a manifest that has a subject. */
+function referrerDescriptor (digest: string, mediaType: string, size: number, doc: ParsedManifest): Descriptor {
+  const artifactType = doc.artifactType ?? (isIndexMediaType(mediaType) ? undefined : doc.config?.mediaType)
+  const descriptor: Descriptor = { mediaType, digest, size }
+  if (artifactType !== undefined) descriptor.artifactType = artifactType
+  if (doc.annotations !== undefined) descriptor.annotations = doc.annotations
+  return descriptor
+}
+
+/** Layers that clients fetch from elsewhere (`urls`) need not be uploaded. */
+function isForeignLayer (d: Descriptor): boolean {
+  return (d.urls?.length ?? 0) > 0 && /nondistributable|foreign/.test(d.mediaType)
+}
+
+export function accepts (accept: string[], mediaType: string): boolean {
+  return accept.length === 0 || accept.includes(mediaType) || accept.includes('*/*')
+}
+
+function pickIndexEntry (entries: Descriptor[], accept: string[]): Descriptor | undefined {
+  const candidates = entries.filter(d => accepts(accept, d.mediaType))
+  return candidates.find(d => d.platform?.os === DEFAULT_PLATFORM.os && d.platform.architecture === DEFAULT_PLATFORM.architecture) ??
+    candidates[0]
+}
+
+export type Manifests = ReturnType<typeof createManifests>

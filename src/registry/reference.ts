@@ -1,0 +1,22 @@
+// The OCI distribution-spec grammars for repository names and tags (one copy for the whole project).
+import { RegistryError } from '../errors/registry-error.js'
+
+const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/
+const MAX_NAME_LENGTH = 255
+
+export function isValidName (name: string): boolean {
+  return name.length <= MAX_NAME_LENGTH && NAME.test(name)
+}
+
+export function isValidTag (tag: string): boolean {
+  return TAG.test(tag)
+}
+
+export function assertValidName (name: string): void {
+  if (!isValidName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name "${name}"`, { name })
+}
+
+export function assertValidTag (tag: string): void {
+  if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', `invalid tag "${tag}"`, { tag })
+}

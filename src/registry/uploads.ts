@@ -1,0 +1,189 @@
+// Blob upload sessions. The state record and the bytes received so far live in the store, so a session
+// survives a restart and can be continued by any process on the same store. The sha256 hasher stays in
+// process memory (native hashing is four times faster than any hasher whose state can be saved); a process
+// that does not hold it rebuilds it by re-reading the stored bytes once.
+import { createHash, randomUUID, type Hash } from 'node:crypto'
+import { Readable, pipeline } from 'node:stream'
+import { LRUCache } from 'lru-cache'
+import { RegistryError, digestInvalid, rangeInvalid, uploadUnknown } from '../errors/registry-error.js'
+import { InvalidOffsetError, type StorageDriver } from '../storage/driver.js'
+import { paths } from '../storage/paths.js'
+import type { Blobs } from './blobs.js'
+import { HashingMeter, parseDigest, type Algorithm } from './digest.js'
+import { encodeRecord, readRecord } from './records.js'
+
+export interface UploadState {
+  name: string
+  /** Bytes received and stored so far. */
+  offset: number
+  startedAt: string
+  updatedAt: string
+}
+
+/** Inclusive byte range a chunk claims to cover (PATCH Content-Range). */
+export interface ChunkRange {
+  start: number
+  end: number
+}
+
+export interface UploadOptions {
+  ttlMs: number
+}
+
+const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/
+
+export function createUploads (driver: StorageDriver, blobs: Blobs, options: UploadOptions) {
+  /** In-process sha256 state per session, valid only at the recorded offset. */
+  const hashers = new LRUCache<string, { offset: number, hash: Hash }>({ max: 10_000 })
+
+  async function load (name: string, id: string): Promise<{ state: UploadState, version: string }> {
+    if (!UPLOAD_ID.test(id)) throw uploadUnknown(id)
+    const record = await driver.readVersioned(paths.uploadState(id))
+    if (record === undefined) throw uploadUnknown(id)
+    const state = JSON.parse(record.data.toString('utf8')) as UploadState
+    if (state.name !== name) throw uploadUnknown(id)
+    return { state, version: record.version }
+  }
+
+  /** A sha256 hasher holding exactly the first `offset` bytes of the session, taken out of the cache. */
+  async function takeHasher (id: string, offset: number): Promise<Hash> {
+    const cached = hashers.get(id)
+    hashers.delete(id) // a failed append must not leave a hasher that saw a partial chunk
+    if (cached?.offset === offset) return cached.hash
+    return await hashStored(id, offset, 'sha256')
+  }
+
+  async function hashStored (id: string, offset: number, algorithm: Algorithm): Promise<Hash> {
+    const hash = createHash(algorithm)
+    if (offset === 0) return hash
+    const stream = await driver.read(paths.uploadData(id), { start: 0, end: offset - 1 })
+    for await (const chunk of stream) hash.update(chunk as Buffer)
+    return hash
+  }
+
+  /** Streams `body` into the session's data at `offset` through a hashing meter. Returns bytes written. */
+  async function appendAt (id: string, offset: number, body: Readable, hash: Hash | undefined): Promise<number> {
+    const meter = new HashingMeter(hash)
+    const source = pipeline(body, meter, () => {}) // errors surface through the driver's own pipeline
+    try {
+      await driver.append(paths.uploadData(id), offset, source)
+    } catch (err) {
+      if (err instanceof InvalidOffsetError) throw rangeInvalid('upload data is shorter than its recorded offset')
+      throw err
+    }
+    return meter.bytes
+  }
+
+  /** Verifies the staged bytes against `digest`, then publishes them as a blob linked into `name`. */
+  async function publish (name: string, id: string, digest: string, size: number, actual: string): Promise<void> {
+    if (actual !== digest) {
+      await driver.deletePrefix(paths.uploadPrefix(id))
+      hashers.delete(id)
+      throw digestInvalid('provided digest did not match uploaded content', { expected: digest, actual })
+    }
+    if (await blobs.storedSize(digest) === undefined) {
+      await driver.move(paths.uploadData(id), paths.blob(digest))
+    }
+    await blobs.link(name, digest, size)
+    await driver.deletePrefix(paths.uploadPrefix(id))
+    hashers.delete(id)
+  }
+
+  const uploads = {
+    async start (name: string): Promise<{ id: string, state: UploadState }> {
+      const id = randomUUID()
+      const now = new Date().toISOString()
+      const state: UploadState = { name, offset: 0, startedAt: now, updatedAt: now }
+      await driver.createIfAbsent(paths.uploadState(id), encodeRecord(state))
+      hashers.set(id, { offset: 0, hash: createHash('sha256') })
+      return { id, state }
+    },
+
+    async status (name: string, id: string): Promise<UploadState> {
+      return (await load(name, id)).state
+    },
+
+    /** Appends one chunk (PATCH). Without a range the body is streamed at the current offset. */
+    async append (name: string, id: string, body: Readable, range?: ChunkRange): Promise<UploadState> {
+      const { state, version } = await load(name, id)
+      if (range !== undefined && range.start !== state.offset) {
+        throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, rangeHeader(state))
+      }
+      const hash = await takeHasher(id, state.offset)
+      const written = await appendAt(id, state.offset, body, hash)
+      if (range !== undefined && written !== range.end - range.start + 1) {
+        throw new RegistryError('SIZE_INVALID', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
+      }
+      const next: UploadState = { ...state, offset: state.offset + written, updatedAt: new Date().toISOString() }
+      if (await driver.compareAndSwap(paths.uploadState(id), version, encodeRecord(next)) === undefined) {
+        throw rangeInvalid('the upload was changed by a concurrent request', rangeHeader(state))
+      }
+      hashers.set(id, { offset: next.offset, hash })
+      return next
+    },
+
+    /** Completes the session (PUT ?digest=), with an optional final chunk. */
+    async complete (name: string, id: string, digest: string, body: Readable, range?: ChunkRange): Promise<{ size: number }> {
+      const { algorithm } = parseDigest(digest)
+      const state = await uploads.append(name, id, body, range)
+      const hash = algorithm === 'sha256' ? await takeHasher(id, state.offset) : await hashStored(id, state.offset, algorithm)
+      await publish(name, id, digest, state.offset, `${algorithm}:${hash.digest('hex')}`)
+      return { size: state.offset }
+    },
+
+    async cancel (name: string, id: string): Promise<void> {
+      await load(name, id)
+      await driver.deletePrefix(paths.uploadPrefix(id))
+      hashers.delete(id)
+    },
+
+    /** A whole blob in one request (POST ?digest= with a body): no session is ever visible. */
+    async putMonolithic (name: string, digest: string, body: Readable): Promise<{ size: number }> {
+      const { algorithm } = parseDigest(digest)
+      const id = randomUUID()
+      const hash = createHash(algorithm)
+      let size: number
+      try {
+        size = await appendAt(id, 0, body, hash)
+      } catch (err) {
+        await driver.deletePrefix(paths.uploadPrefix(id))
+        throw err
+      }
+      await publish(name, id, digest, size, `${algorithm}:${hash.digest('hex')}`)
+      return { size }
+    },
+
+    /** Removes sessions (and stray data of interrupted monolithic uploads) idle for longer than the TTL. */
+    async purgeExpired (now = Date.now()): Promise<number> {
+      let purged = 0
+      let startAfter: string | undefined
+      for (;;) {
+        const page = await driver.list(paths.uploadsPrefix, { limit: 1000, startAfter })
+        for (const key of page.keys) {
+          const info = await driver.stat(key)
+          if (info === undefined || now - info.modifiedAt.getTime() < options.ttlMs) continue
+          const id = paths.uploadIdFromKey(key)
+          const state = await readRecord<UploadState>(driver, paths.uploadState(id))
+          if (state !== undefined && now - Date.parse(state.updatedAt) < options.ttlMs) continue
+          await driver.deletePrefix(paths.uploadPrefix(id))
+          hashers.delete(id)
+          purged++
+        }
+        if (!page.truncated) return purged
+        startAfter = page.keys.at(-1)
+      }
+    }
+  }
+  return uploads
+}
+
+/** The upload progress header: `Range: 0-<last byte>` (no "bytes=" prefix, as the spec shows). */
+export function rangeHeader (state: UploadState): Record<string, string> {
+  return { Range: `0-${Math.max(state.offset - 1, 0)}` }
+}
+
+export function emptyBody (): Readable {
+  return Readable.from([])
+}
+
+export type Uploads = ReturnType<typeof createUploads>

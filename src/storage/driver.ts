@@ -1,0 +1,93 @@
+// The storage-driver contract: object-store semantics that a filesystem and an S3 bucket can both honour.
+// Drivers know nothing about registries; src/storage/paths.ts alone decides what the keys mean.
+//
+// Keys are '/'-separated ASCII paths. A key is never also a "directory" of other keys (the path mapper
+// guarantees it), so a filesystem can mirror the key space one to one.
+import type { Readable } from 'node:stream'
+
+export interface ObjectInfo {
+  size: number
+  modifiedAt: Date
+}
+
+export interface ListOptions {
+  /** Only keys strictly greater than this full key are returned. */
+  startAfter?: string
+  /** At most this many keys are returned. */
+  limit: number
+}
+
+export interface ListPage {
+  /** Full keys under the prefix, recursively, in byte order. */
+  keys: string[]
+  /** True when more keys follow the last one returned. */
+  truncated: boolean
+}
+
+/** A small record read together with an opaque version, for compare-and-swap. */
+export interface VersionedRecord {
+  data: Buffer
+  version: string
+}
+
+export interface StorageDriver {
+  readonly name: string
+  /** Preferred minimum chunk size for chunked uploads, advertised as OCI-Chunk-Min-Length. */
+  readonly chunkMinLength: number
+
+  /** Streams an object, or the inclusive byte range [start, end] of it. Throws NotFoundError. */
+  read (key: string, range?: { start: number, end: number }): Promise<Readable>
+  /** Reads a small object whole. Throws NotFoundError. */
+  readAll (key: string): Promise<Buffer>
+  /** Writes an object atomically: it becomes visible, durably, only once every byte is written. Returns the size. */
+  write (key: string, body: Readable | Buffer): Promise<number>
+  stat (key: string): Promise<ObjectInfo | undefined>
+  /** Lists keys under `prefix` (which ends in '/'), recursively, in byte order, one page at a time. */
+  list (prefix: string, options: ListOptions): Promise<ListPage>
+  /** Deletes one object. Returns whether it existed. */
+  delete (key: string): Promise<boolean>
+  /** Deletes every key under `prefix` (which ends in '/'). */
+  deletePrefix (prefix: string): Promise<void>
+  /** Atomically moves an object, replacing any object at `to`. Throws NotFoundError. */
+  move (from: string, to: string): Promise<void>
+
+  /** Creates a small record only if no object exists at `key`. Returns whether it was created. */
+  createIfAbsent (key: string, data: Buffer): Promise<boolean>
+  readVersioned (key: string): Promise<VersionedRecord | undefined>
+  /**
+   * Replaces a small record only if its version is still `expected` (undefined: only if absent).
+   * Returns the new version, or undefined when the record changed meanwhile.
+   */
+  compareAndSwap (key: string, expected: string | undefined, data: Buffer): Promise<string | undefined>
+
+  /**
+   * Appends to a staging object used by chunked uploads: the bytes of `body` are written from `offset`,
+   * discarding anything already stored past it. Durable when the promise resolves. Returns the new size.
+   * Throws InvalidOffsetError when fewer than `offset` bytes are stored.
+   */
+  append (key: string, offset: number, body: Readable): Promise<number>
+
+  close (): Promise<void>
+}
+
+export class NotFoundError extends Error {
+  constructor (readonly key: string, readonly driver: string) {
+    super(`${driver}: no object at ${key}`)
+  }
+}
+
+export class InvalidOffsetError extends Error {
+  constructor (readonly key: string, readonly offset: number, readonly size: number) {
+    super(`cannot append at ${offset}: ${key} holds ${size} bytes`)
+  }
+}
+
+export class InvalidKeyError extends Error {
+  constructor (readonly key: string) {
+    super(`invalid storage key: ${JSON.stringify(key)}`)
+  }
+}
+
+export function isNotFound (err: unknown): err is NotFoundError {
+  return err instanceof NotFoundError
+}

@@ -1,0 +1,330 @@
+// Filesystem driver: each key is a file under <root>/objects. Writes go to <root>/tmp first and are renamed
+// into place after fsync, so readers see either the old object or the whole new one, and an acknowledged
+// write survives a crash. Compare-and-swap takes a short-lived lock file under <root>/locks, which works
+// across processes sharing the directory.
+import { createHash, randomUUID } from 'node:crypto'
+import { constants as fsConstants, type Dirent } from 'node:fs'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import {
+  InvalidKeyError, InvalidOffsetError, NotFoundError,
+  type ListOptions, type ListPage, type ObjectInfo, type StorageDriver, type VersionedRecord
+} from '../driver.js'
+
+const KEY_SEGMENT = /^[A-Za-z0-9._=+-]+$/
+const LOCK_STALE_MS = 10_000
+const LOCK_WAIT_MS = 15_000
+
+export interface FilesystemDriverOptions {
+  root: string
+}
+
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem'
+  readonly chunkMinLength = 1024 * 1024
+  private readonly objects: string
+  private readonly tmp: string
+  private readonly locks: string
+
+  constructor (options: FilesystemDriverOptions) {
+    this.objects = path.join(options.root, 'objects')
+    this.tmp = path.join(options.root, 'tmp')
+    this.locks = path.join(options.root, 'locks')
+  }
+
+  /** Creates the directories and removes temporary files that a crash may have left behind. */
+  async init (): Promise<void> {
+    await Promise.all([this.objects, this.tmp, this.locks].map(async dir => await fs.mkdir(dir, { recursive: true })))
+    const cutoff = Date.now() - 24 * 3600_000 // old enough that no live writer can still own it
+    for (const name of await fs.readdir(this.tmp)) {
+      const file = path.join(this.tmp, name)
+      const info = await fs.stat(file).catch(() => undefined)
+      if (info !== undefined && info.mtimeMs < cutoff) await fs.rm(file, { force: true })
+    }
+  }
+
+  async read (key: string, range?: { start: number, end: number }): Promise<Readable> {
+    const handle = await this.open(key, 'r')
+    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end })
+  }
+
+  async readAll (key: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.pathOf(key))
+    } catch (err) {
+      throw this.translate(err, key)
+    }
+  }
+
+  async write (key: string, body: Readable | Buffer): Promise<number> {
+    const tmpFile = await this.writeTemp(body)
+    try {
+      await this.renameIntoPlace(tmpFile, this.pathOf(key))
+    } catch (err) {
+      await fs.rm(tmpFile, { force: true })
+      throw err
+    }
+    return (await fs.stat(this.pathOf(key))).size
+  }
+
+  async stat (key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const info = await fs.stat(this.pathOf(key))
+      return info.isFile() ? { size: info.size, modifiedAt: info.mtime } : undefined
+    } catch (err) {
+      if (isMissing(err)) return undefined
+      throw err
+    }
+  }
+
+  async list (prefix: string, options: ListOptions): Promise<ListPage> {
+    if (!prefix.endsWith('/')) throw new InvalidKeyError(prefix)
+    const { startAfter, limit } = options
+    const keys: string[] = []
+    // Depth-first walk in byte order of the full keys: a directory sorts as its name plus '/'.
+    const walk = async (dirKey: string): Promise<boolean> => {
+      let entries: Dirent[]
+      try {
+        entries = await fs.readdir(this.pathOf(dirKey.slice(0, -1)), { withFileTypes: true })
+      } catch (err) {
+        if (isMissing(err) || isNotDirectory(err)) return false
+        throw err
+      }
+      const items = entries
+        .map(e => ({ key: dirKey + e.name + (e.isDirectory() ? '/' : ''), dir: e.isDirectory() }))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      for (const item of items) {
+        if (item.dir) {
+          // Skip subtrees whose keys all sort at or before startAfter.
+          if (startAfter !== undefined && startAfter > item.key && !startAfter.startsWith(item.key)) continue
+          if (await walk(item.key)) return true
+        } else if (startAfter === undefined || item.key > startAfter) {
+          keys.push(item.key)
+          if (keys.length > limit) return true
+        }
+      }
+      return false
+    }
+    const truncated = await walk(prefix)
+    return { keys: keys.slice(0, limit), truncated }
+  }
+
+  async delete (key: string): Promise<boolean> {
+    const file = this.pathOf(key)
+    try {
+      await fs.unlink(file)
+    } catch (err) {
+      if (isMissing(err)) return false
+      throw err
+    }
+    await this.pruneEmptyParents(path.dirname(file))
+    return true
+  }
+
+  async deletePrefix (prefix: string): Promise<void> {
+    if (!prefix.endsWith('/')) throw new InvalidKeyError(prefix)
+    const dir = this.pathOf(prefix.slice(0, -1))
+    await fs.rm(dir, { recursive: true, force: true })
+    await this.pruneEmptyParents(path.dirname(dir))
+  }
+
+  async move (from: string, to: string): Promise<void> {
+    const source = this.pathOf(from)
+    try {
+      await this.renameIntoPlace(source, this.pathOf(to))
+    } catch (err) {
+      throw this.translate(err, from)
+    }
+    await this.pruneEmptyParents(path.dirname(source))
+  }
+
+  async createIfAbsent (key: string, data: Buffer): Promise<boolean> {
+    return await this.withLock(key, async () => {
+      if (await this.stat(key) !== undefined) return false
+      await this.write(key, data)
+      return true
+    })
+  }
+
+  async readVersioned (key: string): Promise<VersionedRecord | undefined> {
+    try {
+      const data = await fs.readFile(this.pathOf(key))
+      return { data, version: versionOf(data) }
+    } catch (err) {
+      if (isMissing(err)) return undefined
+      throw err
+    }
+  }
+
+  async compareAndSwap (key: string, expected: string | undefined, data: Buffer): Promise<string | undefined> {
+    return await this.withLock(key, async () => {
+      const current = await this.readVersioned(key)
+      if (current?.version !== expected) return undefined
+      await this.write(key, data)
+      return versionOf(data)
+    })
+  }
+
+  async append (key: string, offset: number, body: Readable): Promise<number> {
+    const file = this.pathOf(key)
+    await fs.mkdir(path.dirname(file), { recursive: true })
+    const handle = await fs.open(file, offset === 0 ? 'w' : fsConstants.O_RDWR)
+      .catch(err => { throw this.translate(err, key) })
+    try {
+      const stored = (await handle.stat()).size
+      if (stored < offset) throw new InvalidOffsetError(key, offset, stored)
+      if (stored > offset) await handle.truncate(offset) // bytes of an earlier, failed append
+      const size = await writeAll(handle, body, offset)
+      await handle.sync()
+      return size
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async close (): Promise<void> {}
+
+  // ---- internals ----
+
+  private pathOf (key: string): string {
+    const segments = key.split('/')
+    for (const segment of segments) {
+      if (!KEY_SEGMENT.test(segment) || segment === '.' || segment === '..') throw new InvalidKeyError(key)
+    }
+    return path.join(this.objects, ...segments)
+  }
+
+  private async open (key: string, flags: string): Promise<fs.FileHandle> {
+    try {
+      return await fs.open(this.pathOf(key), flags)
+    } catch (err) {
+      throw this.translate(err, key)
+    }
+  }
+
+  private async writeTemp (body: Readable | Buffer): Promise<string> {
+    const tmpFile = path.join(this.tmp, randomUUID())
+    const handle = await fs.open(tmpFile, 'w')
+    try {
+      await writeAll(handle, Buffer.isBuffer(body) ? [body] : body, 0)
+      await handle.sync()
+    } catch (err) {
+      await handle.close()
+      await fs.rm(tmpFile, { force: true })
+      throw err
+    }
+    await handle.close()
+    return tmpFile
+  }
+
+  /** rename() is atomic; the directory is fsynced so the new name survives a crash. */
+  private async renameIntoPlace (source: string, target: string): Promise<void> {
+    const dir = path.dirname(target)
+    for (let attempt = 0; ; attempt++) {
+      await fs.mkdir(dir, { recursive: true })
+      try {
+        await fs.rename(source, target)
+        break
+      } catch (err) {
+        // A concurrent delete may prune the directory between mkdir and rename: try again.
+        if (!isMissing(err) || attempt >= 3 || !(await exists(source))) throw err
+      }
+    }
+    const dirHandle = await fs.open(dir, 'r')
+    try {
+      await dirHandle.sync()
+    } finally {
+      await dirHandle.close()
+    }
+  }
+
+  /** Removes directories left empty by a delete, up to the objects root. */
+  private async pruneEmptyParents (dir: string): Promise<void> {
+    while (dir.startsWith(this.objects + path.sep)) {
+      try {
+        await fs.rmdir(dir)
+      } catch {
+        return // not empty, already gone, or raced with a writer: all fine
+      }
+      dir = path.dirname(dir)
+    }
+  }
+
+  private async withLock<T> (key: string, fn: () => Promise<T>): Promise<T> {
+    const lockFile = path.join(this.locks, createHash('sha256').update(key).digest('hex'))
+    const deadline = Date.now() + LOCK_WAIT_MS
+    for (;;) {
+      try {
+        const handle = await fs.open(lockFile, 'wx')
+        await handle.close()
+        break
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+        const info = await fs.stat(lockFile).catch(() => undefined)
+        if (info !== undefined && Date.now() - info.mtimeMs > LOCK_STALE_MS) {
+          await fs.rm(lockFile, { force: true }) // its holder died
+          continue
+        }
+        if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${key}`)
+        await sleep(5 + Math.random() * 20)
+      }
+    }
+    try {
+      return await fn()
+    } finally {
+      await fs.rm(lockFile, { force: true })
+    }
+  }
+
+  private translate (err: unknown, key: string): unknown {
+    return isMissing(err) || isNotDirectory(err) ? new NotFoundError(key, this.name) : err
+  }
+}
+
+const WRITE_BATCH = 1024 * 1024
+
+/**
+ * Writes a stream to an open file from `position`, gathering small network chunks into larger writes.
+ * Returns the position after the last byte.
+ */
+async function writeAll (handle: fs.FileHandle, body: AsyncIterable<Buffer> | Buffer[], position: number): Promise<number> {
+  let pending: Buffer[] = []
+  let pendingBytes = 0
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return
+    const data = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, pendingBytes)
+    pending = []
+    pendingBytes = 0
+    let written = 0
+    while (written < data.length) {
+      const { bytesWritten } = await handle.write(data, written, data.length - written, position)
+      written += bytesWritten
+      position += bytesWritten
+    }
+  }
+  for await (const chunk of body) {
+    pending.push(chunk)
+    pendingBytes += chunk.length
+    if (pendingBytes >= WRITE_BATCH) await flush()
+  }
+  await flush()
+  return position
+}
+
+function versionOf (data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex').slice(0, 32)
+}
+
+function isMissing (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOENT'
+}
+
+function isNotDirectory (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException)?.code === 'ENOTDIR'
+}
+
+async function exists (file: string): Promise<boolean> {
+  return await fs.access(file).then(() => true, () => false)
+}

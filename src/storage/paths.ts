@@ -1,0 +1,53 @@
+// The path mapper: the only module that knows the storage key layout.
+//
+//   blobs/<alg>/<hex[0:2]>/<hex>                         blob and manifest bytes, content-addressed, stored once
+//   repositories/<name>/_layers/<alg>/<hex>              the repository links a blob: {"size"}
+//   repositories/<name>/_manifests/<alg>/<hex>           the repository holds a manifest: {"mediaType","size",...}
+//   repositories/<name>/_tags/<tag>                      a tag: {"digest","mediaType","size"}
+//   repositories/<name>/_tagged/<alg>/<hex>/<tag>        reverse index: the tags that point at a manifest
+//   repositories/<name>/_referrers/<alg>/<hex>/<alg>-<hex>   descriptor of a referrer of subject <alg>:<hex>
+//   catalog/<name>/_repository                           the repository exists
+//   uploads/<id>/state, uploads/<id>/data                an upload session and the bytes received so far
+//
+// Each listing the API pages through is one prefix: tags (`_tags/`), referrers of a subject, the catalog.
+// Repository name components never start with '_', so `_tags` and friends cannot collide with a nested name.
+// No key is a prefix-directory of another key.
+import { parseDigest } from '../registry/digest.js'
+
+const repo = (name: string): string => `repositories/${name}`
+const digestPath = (digest: string): string => {
+  const { algorithm, encoded } = parseDigest(digest)
+  return `${algorithm}/${encoded}`
+}
+
+export const paths = {
+  blob: (digest: string): string => {
+    const { algorithm, encoded } = parseDigest(digest)
+    return `blobs/${algorithm}/${encoded.slice(0, 2)}/${encoded}`
+  },
+  layerLink: (name: string, digest: string): string => `${repo(name)}/_layers/${digestPath(digest)}`,
+  manifestLink: (name: string, digest: string): string => `${repo(name)}/_manifests/${digestPath(digest)}`,
+
+  tag: (name: string, tag: string): string => `${repo(name)}/_tags/${tag}`,
+  tagsPrefix: (name: string): string => `${repo(name)}/_tags/`,
+  tagFromKey: (name: string, key: string): string => key.slice(`${repo(name)}/_tags/`.length),
+
+  taggedEntry: (name: string, digest: string, tag: string): string => `${repo(name)}/_tagged/${digestPath(digest)}/${tag}`,
+  taggedPrefix: (name: string, digest: string): string => `${repo(name)}/_tagged/${digestPath(digest)}/`,
+
+  referrer: (name: string, subject: string, referrer: string): string => {
+    const { algorithm, encoded } = parseDigest(referrer)
+    return `${paths.referrersPrefix(name, subject)}${algorithm}-${encoded}`
+  },
+  referrersPrefix: (name: string, subject: string): string => `${repo(name)}/_referrers/${digestPath(subject)}/`,
+
+  catalogEntry: (name: string): string => `catalog/${name}/_repository`,
+  catalogPrefix: 'catalog/',
+  nameFromCatalogKey: (key: string): string => key.slice('catalog/'.length, -'/_repository'.length),
+
+  uploadState: (id: string): string => `uploads/${id}/state`,
+  uploadData: (id: string): string => `uploads/${id}/data`,
+  uploadPrefix: (id: string): string => `uploads/${id}/`,
+  uploadsPrefix: 'uploads/',
+  uploadIdFromKey: (key: string): string => key.split('/')[1] ?? ''
+} as const
