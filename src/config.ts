@@ -16,7 +16,9 @@ export interface Config {
 
 export type StorageConfig = { driver: 'filesystem', root: string }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
 
 const MiB = 1024 * 1024
 

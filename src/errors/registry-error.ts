@@ -28,6 +28,7 @@ export const OCI_CODES = {
 export type OciCode = keyof typeof OCI_CODES
 
 export class RegistryError extends Error {
+  override readonly name = 'RegistryError'
   readonly status: number
   constructor (
     readonly code: OciCode,

@@ -71,18 +71,21 @@ export interface StorageDriver {
 }
 
 export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError'
   constructor (readonly key: string, readonly driver: string) {
     super(`${driver}: no object at ${key}`)
   }
 }
 
 export class InvalidOffsetError extends Error {
+  override readonly name = 'InvalidOffsetError'
   constructor (readonly key: string, readonly offset: number, readonly size: number) {
     super(`cannot append at ${offset}: ${key} holds ${size} bytes`)
   }
 }
 
 export class InvalidKeyError extends Error {
+  override readonly name = 'InvalidKeyError'
   constructor (readonly key: string) {
     super(`invalid storage key: ${JSON.stringify(key)}`)
   }
