@@ -1,8 +1,7 @@
 // The storage-driver contract: object-store semantics that a filesystem and an S3 bucket can both honour.
 // Drivers know nothing about registries; src/storage/paths.ts alone decides what the keys mean.
 //
-// Keys are '/'-separated ASCII paths. A key is never also a "directory" of other keys (the path mapper
-// guarantees it), so a filesystem can mirror the key space one to one.
+// Keys are '/'-separated ASCII paths, as in S3: a key may also be the prefix of other keys.
 import type { Readable } from 'node:stream'
 
 export interface ObjectInfo {

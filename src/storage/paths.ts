@@ -6,12 +6,12 @@
 //   repositories/<name>/_tags/<tag>                      a tag: {"digest","mediaType","size"}
 //   repositories/<name>/_tagged/<alg>/<hex>/<tag>        reverse index: the tags that point at a manifest
 //   repositories/<name>/_referrers/<alg>/<hex>/<alg>-<hex>   descriptor of a referrer of subject <alg>:<hex>
-//   catalog/<name>/_repository                           the repository exists
+//   catalog/<name>                                       the repository exists
 //   uploads/<id>/state, uploads/<id>/data                an upload session and the bytes received so far
 //
-// Each listing the API pages through is one prefix: tags (`_tags/`), referrers of a subject, the catalog.
-// Repository name components never start with '_', so `_tags` and friends cannot collide with a nested name.
-// No key is a prefix-directory of another key.
+// Each listing the API pages through is one prefix: tags (`_tags/`), referrers of a subject, the catalog
+// (whose keys sort exactly as the names do). Repository name components never start with '_', so `_tags`
+// and friends cannot collide with a nested repository name.
 import { parseDigest } from '../registry/digest.js'
 
 const repo = (name: string): string => `repositories/${name}`
@@ -41,9 +41,9 @@ export const paths = {
   },
   referrersPrefix: (name: string, subject: string): string => `${repo(name)}/_referrers/${digestPath(subject)}/`,
 
-  catalogEntry: (name: string): string => `catalog/${name}/_repository`,
+  catalogEntry: (name: string): string => `catalog/${name}`,
   catalogPrefix: 'catalog/',
-  nameFromCatalogKey: (key: string): string => key.slice('catalog/'.length, -'/_repository'.length),
+  nameFromCatalogKey: (key: string): string => key.slice('catalog/'.length),
 
   uploadState: (id: string): string => `uploads/${id}/state`,
   uploadData: (id: string): string => `uploads/${id}/data`,

@@ -33,7 +33,8 @@ export async function listReferrers ({ registry, config, request, reply, name, t
   if (page.truncated) {
     reply.header('Link', nextLink(`/v2/${name}/referrers/${target}`, { n: limit, last: page.last, artifactType }))
   }
-  // Sent as a string so the Content-Type stays exactly the index media type (clients compare it verbatim).
+  // Sent as bytes: Fastify adds "; charset=utf-8" to string payloads, and clients (oras) compare this
+  // Content-Type verbatim to decide whether the referrers API exists.
   return await reply.type(MediaTypes.ociIndex)
-    .send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }))
+    .send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests })))
 }

@@ -1,4 +1,6 @@
-// Filesystem driver: each key is a file under <root>/objects. Writes go to <root>/tmp first and are renamed
+// Filesystem driver: each key is a file under <root>/objects, named with a '~' suffix so that a key can
+// also be the prefix of other keys (object `a/b` is the file `a/b~`, keys under `a/b/` live in the
+// directory `a/b`), as in an object store. Key segments never contain '~'. Writes go to <root>/tmp first and are renamed
 // into place after fsync, so readers see either the old object or the whole new one, and an acknowledged
 // write survives a crash. Compare-and-swap takes a short-lived lock file under <root>/locks, which works
 // across processes sharing the directory.
@@ -14,6 +16,7 @@ import {
 } from '../driver.js'
 
 const KEY_SEGMENT = /^[A-Za-z0-9._=+-]+$/
+const OBJECT_SUFFIX = '~'
 const LOCK_STALE_MS = 10_000
 const LOCK_WAIT_MS = 15_000
 
@@ -87,13 +90,16 @@ export class FilesystemDriver implements StorageDriver {
     const walk = async (dirKey: string): Promise<boolean> => {
       let entries: Dirent[]
       try {
-        entries = await fs.readdir(this.pathOf(dirKey.slice(0, -1)), { withFileTypes: true })
+        entries = await fs.readdir(this.dirOf(dirKey), { withFileTypes: true })
       } catch (err) {
         if (isMissing(err) || isNotDirectory(err)) return false
         throw err
       }
       const items = entries
-        .map(e => ({ key: dirKey + e.name + (e.isDirectory() ? '/' : ''), dir: e.isDirectory() }))
+        .filter(e => e.isDirectory() || e.name.endsWith(OBJECT_SUFFIX))
+        .map(e => e.isDirectory()
+          ? { key: `${dirKey}${e.name}/`, dir: true }
+          : { key: dirKey + e.name.slice(0, -OBJECT_SUFFIX.length), dir: false })
         .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       for (const item of items) {
         if (item.dir) {
@@ -124,8 +130,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async deletePrefix (prefix: string): Promise<void> {
-    if (!prefix.endsWith('/')) throw new InvalidKeyError(prefix)
-    const dir = this.pathOf(prefix.slice(0, -1))
+    const dir = this.dirOf(prefix)
     await fs.rm(dir, { recursive: true, force: true })
     await this.pruneEmptyParents(path.dirname(dir))
   }
@@ -188,7 +193,18 @@ export class FilesystemDriver implements StorageDriver {
 
   // ---- internals ----
 
+  /** The file that holds the object at `key`. */
   private pathOf (key: string): string {
+    return this.join(key) + OBJECT_SUFFIX
+  }
+
+  /** The directory that holds the keys under `prefix` (which ends in '/'). */
+  private dirOf (prefix: string): string {
+    if (!prefix.endsWith('/')) throw new InvalidKeyError(prefix)
+    return this.join(prefix.slice(0, -1))
+  }
+
+  private join (key: string): string {
     const segments = key.split('/')
     for (const segment of segments) {
       if (!KEY_SEGMENT.test(segment) || segment === '.' || segment === '..') throw new InvalidKeyError(key)
@@ -261,6 +277,10 @@ export class FilesystemDriver implements StorageDriver {
         await handle.close()
         break
       } catch (err) {
+        if (isMissing(err)) { // the lock directory was removed under us: recreate it
+          await fs.mkdir(this.locks, { recursive: true })
+          continue
+        }
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
         const info = await fs.stat(lockFile).catch(() => undefined)
         if (info !== undefined && Date.now() - info.mtimeMs > LOCK_STALE_MS) {

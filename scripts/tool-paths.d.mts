@@ -1,0 +1,2 @@
+export function toolsCache (): string
+export function toolPath (name: string): string
