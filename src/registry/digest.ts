@@ -1,5 +1,5 @@
 // Digests: parsing, verification and streaming hashing. sha256 and sha512 are supported.
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { RegistryError, digestInvalid } from '../errors/registry-error.js'
 
@@ -46,13 +46,18 @@ export function digestOf (algorithm: Algorithm, data: Buffer): string {
   return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`
 }
 
+/** Anything that digests a stream incrementally: node:crypto's Hash or hash-wasm's resumable hashers. */
+export interface Hasher {
+  update: (data: Buffer) => unknown
+}
+
 /**
  * A pass-through stream that counts bytes and feeds them to a hasher, and fails once more than `limit`
  * bytes have passed.
  */
 export class HashingMeter extends Transform {
   bytes = 0
-  constructor (readonly hash: Hash | undefined, private readonly limit = Number.POSITIVE_INFINITY) {
+  constructor (readonly hash: Hasher | undefined, private readonly limit = Number.POSITIVE_INFINITY) {
     super()
   }
 
