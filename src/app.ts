@@ -2,7 +2,7 @@
 // can build one per case and drive it with inject() or a real port.
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Config } from './config.js'
-import { ociApi } from './oci/index.js'
+import { ociApi, ociErrorHandler } from './oci/index.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import type { StorageDriver } from './storage/driver.js'
 import { createDriver } from './storage/factory.js'
@@ -34,7 +34,12 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
     requestTimeout: 0,
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
-    return503OnClosing: true
+    return503OnClosing: true,
+    // Malformed URLs (bad percent-encoding) fail before routing; answer them in the API's dialect too.
+    frameworkErrors: (err, request, reply) => {
+      reply.header('Docker-Distribution-API-Version', 'registry/2.0')
+      void ociErrorHandler(err, request, reply)
+    }
   })
   app.decorate('registry', registry)
   await app.register(ociApi, { prefix: '/v2', registry, config })

@@ -52,8 +52,8 @@ export function parseAccept (header: string | string[] | undefined): string[] {
  * (no header, or a multi-range request, which RFC 9110 lets us ignore).
  */
 export function parseBlobRange (header: string | undefined, size: number): { start: number, end: number } | undefined {
-  if (header === undefined) return undefined
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (header === undefined || !/^\s*bytes=/i.test(header)) return undefined // unknown units are ignored (RFC 9110 §14.2)
+  const match = /^bytes=(\d*)-(\d*)$/i.exec(header.trim())
   if (match === null) {
     if (/^bytes=.*,/.test(header)) return undefined
     throw unsatisfiable(size, `malformed Range header "${header}"`)

@@ -31,7 +31,8 @@ export async function ociApi (app: FastifyInstance, { registry, config }: OciPlu
     const { handler, name, target } = matchRoute(request.method, rest)
     return await handler({ registry, config, request, reply, name, target })
   }
-  const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
+  // OPTIONS is routed too, so it gets 405 with an Allow header rather than a 404.
+  const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
   app.route({ method: methods, url: '/', handler: dispatch, exposeHeadRoute: false })
   app.route({ method: methods, url: '/*', handler: dispatch, exposeHeadRoute: false })
 }

@@ -18,6 +18,8 @@ export interface UploadState {
   offset: number
   /** hash-wasm sha256 state after `offset` bytes, base64. */
   sha256State?: string
+  /** The request currently writing data, if any (see UploadLease). */
+  writer?: { token: string, heartbeat: string }
   startedAt: string
   updatedAt: string
 }
@@ -33,6 +35,65 @@ export interface UploadOptions {
 }
 
 const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$/
+/** A writer that has not renewed its lease for this long is presumed dead (its process crashed). */
+const LEASE_MS = 20_000
+const HEARTBEAT_MS = 5_000
+
+/**
+ * Exclusive right to write a session's data. Two requests writing the same offset at once would mix
+ * their bytes in the staged data while only one of them could record its hash, so a writer first
+ * claims the session with compare-and-swap, renews the claim while it streams, and releases it with
+ * the new offset. Any process on the store can take over a claim whose holder stopped renewing it.
+ */
+class UploadLease {
+  private readonly timer: NodeJS.Timeout
+  private renewal: Promise<void> = Promise.resolve()
+  /** Called when another request took the session over: the writer must stop. */
+  onLost: (err: Error) => void = () => {}
+
+  constructor (
+    private readonly driver: StorageDriver,
+    private readonly id: string,
+    readonly state: UploadState,
+    private version: string,
+    private readonly token: string
+  ) {
+    this.timer = setInterval(() => { this.renewal = this.renewal.then(async () => await this.renew()) }, HEARTBEAT_MS)
+    this.timer.unref()
+  }
+
+  private async renew (): Promise<void> {
+    const renewed = { ...this.state, writer: { token: this.token, heartbeat: new Date().toISOString() } }
+    const version = await this.driver.compareAndSwap(paths.uploadState(this.id), this.version, encodeRecord(renewed))
+      .catch(() => undefined)
+    if (version === undefined) {
+      clearInterval(this.timer)
+      this.onLost(rangeInvalid('the upload was taken over by another request', rangeHeader(this.state)))
+    } else {
+      this.version = version
+    }
+  }
+
+  /** Ends the claim, recording `next` (without a writer) as the session state. */
+  async release (next: UploadState): Promise<void> {
+    clearInterval(this.timer)
+    await this.renewal
+    const { writer: _released, ...rest } = next
+    if (await this.driver.compareAndSwap(paths.uploadState(this.id), this.version, encodeRecord(rest)) === undefined) {
+      throw rangeInvalid('the upload was changed by a concurrent request', rangeHeader(this.state))
+    }
+  }
+
+  /** Stops renewing: the session itself is gone (published). */
+  end (): void {
+    clearInterval(this.timer)
+  }
+
+  /** Ends the claim after a failure, leaving the session as it was. */
+  async abandon (): Promise<void> {
+    await this.release(this.state).catch(() => {})
+  }
+}
 
 export function createUploads (driver: StorageDriver, blobs: Blobs, options: UploadOptions) {
   async function load (name: string, id: string): Promise<{ state: UploadState, version: string }> {
@@ -42,6 +103,38 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
     const state = JSON.parse(record.data.toString('utf8')) as UploadState
     if (state.name !== name) throw uploadUnknown(id)
     return { state, version: record.version }
+  }
+
+  /** Claims the session for one writing request; 416 when another request is writing it. */
+  async function claim (name: string, id: string): Promise<UploadLease> {
+    const { state, version } = await load(name, id)
+    const busy = () => rangeInvalid('another request is writing this upload', rangeHeader(state))
+    if (state.writer !== undefined && Date.now() - Date.parse(state.writer.heartbeat) < LEASE_MS) throw busy()
+    const token = randomUUID()
+    const claimed: UploadState = { ...state, writer: { token, heartbeat: new Date().toISOString() } }
+    const claimedVersion = await driver.compareAndSwap(paths.uploadState(id), version, encodeRecord(claimed))
+    if (claimedVersion === undefined) throw busy()
+    return new UploadLease(driver, id, claimed, claimedVersion, token)
+  }
+
+  /** Streams one chunk at the session's offset under a claim. Returns the state to record. */
+  async function writeChunk (lease: UploadLease, id: string, body: Readable, range: ChunkRange | undefined): Promise<UploadState> {
+    const { state } = lease
+    if (range !== undefined && range.start !== state.offset) {
+      throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, rangeHeader(state))
+    }
+    lease.onLost = err => { body.destroy(err) }
+    const hasher = await resumeSha256(state)
+    const written = await appendAt(id, state.offset, body, hasher)
+    if (range !== undefined && written !== range.end - range.start + 1) {
+      throw new RegistryError('SIZE_INVALID', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
+    }
+    return {
+      ...state,
+      offset: state.offset + written,
+      sha256State: Buffer.from(hasher.save()).toString('base64'),
+      updatedAt: new Date().toISOString()
+    }
   }
 
   /** A sha256 hasher that has seen exactly the session's first `state.offset` bytes. */
@@ -102,35 +195,39 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
 
     /** Appends one chunk (PATCH). Without a range the body is streamed at the current offset. */
     async append (name: string, id: string, body: Readable, range?: ChunkRange): Promise<UploadState> {
-      const { state, version } = await load(name, id)
-      if (range !== undefined && range.start !== state.offset) {
-        throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, rangeHeader(state))
+      const lease = await claim(name, id)
+      try {
+        const next = await writeChunk(lease, id, body, range)
+        await lease.release(next)
+        return next
+      } catch (err) {
+        await lease.abandon()
+        throw err
       }
-      const hasher = await resumeSha256(state)
-      const written = await appendAt(id, state.offset, body, hasher)
-      if (range !== undefined && written !== range.end - range.start + 1) {
-        throw new RegistryError('SIZE_INVALID', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
-      }
-      const next: UploadState = {
-        ...state,
-        offset: state.offset + written,
-        sha256State: Buffer.from(hasher.save()).toString('base64'),
-        updatedAt: new Date().toISOString()
-      }
-      if (await driver.compareAndSwap(paths.uploadState(id), version, encodeRecord(next)) === undefined) {
-        throw rangeInvalid('the upload was changed by a concurrent request', rangeHeader(state))
-      }
-      return next
     },
 
-    /** Completes the session (PUT ?digest=), with an optional final chunk. */
+    /** Completes the session (PUT ?digest=), with an optional final chunk, under one claim. */
     async complete (name: string, id: string, digest: string, body: Readable, range?: ChunkRange): Promise<{ size: number }> {
       const { algorithm } = parseDigest(digest)
-      const state = await uploads.append(name, id, body, range)
-      const hex = algorithm === 'sha256'
-        ? (await resumeSha256(state)).digest('hex')
-        : await hashStored(id, state.offset, algorithm)
-      await publish(name, id, digest, state.offset, `${algorithm}:${hex}`)
+      const lease = await claim(name, id)
+      let state: UploadState
+      try {
+        state = await writeChunk(lease, id, body, range)
+      } catch (err) {
+        await lease.abandon()
+        throw err
+      }
+      try {
+        const hex = algorithm === 'sha256'
+          ? (await resumeSha256(state)).digest('hex')
+          : await hashStored(id, state.offset, algorithm)
+        await publish(name, id, digest, state.offset, `${algorithm}:${hex}`)
+        lease.end()
+      } catch (err) {
+        // Publishing removes the session; if it failed before that (the store), keep the chunk for a retry.
+        if (await driver.stat(paths.uploadState(id)) !== undefined) await lease.release(state).catch(() => {})
+        throw err
+      }
       return { size: state.offset }
     },
 

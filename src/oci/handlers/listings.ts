@@ -27,7 +27,7 @@ export async function listReferrers ({ registry, config, request, reply, name, t
   const artifactType = queryString(request.query, 'artifactType')
   const last = queryString(request.query, 'last')
   const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
-  const page = await registry.referrers.list(name, target, { limit, last })
+  const page = limit === 0 ? { items: [], truncated: false, last: undefined } : await registry.referrers.list(name, target, { limit, last })
   const manifests = artifactType === undefined ? page.items : page.items.filter(d => d.artifactType === artifactType)
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType')
   if (page.truncated) {
