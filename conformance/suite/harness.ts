@@ -11,6 +11,8 @@ export interface Check {
   readonly group: string
   readonly name: string
   readonly fn: CheckFn
+  /** overrides the suite-wide per-check timeout given to `run()` */
+  readonly timeoutMs?: number
 }
 
 export interface CheckResult {
@@ -24,9 +26,13 @@ export interface CheckResult {
   readonly detail?: string
 }
 
-/** A failed expectation; `exchange` is the HTTP exchange it is about, if any. */
+/**
+ * A failed expectation; `exchange` is the HTTP exchange it is about, if any. `detail` is a ready-made failure
+ * detail for checks whose evidence is not one of this suite's HTTP exchanges (a third-party client's command line,
+ * its error and the registry responses it logged); it takes precedence over `exchange`.
+ */
 export class CheckError extends Error {
-  constructor (message: string, readonly exchange?: Exchange) {
+  constructor (message: string, readonly exchange?: Exchange, readonly detail?: string) {
     super(message)
     this.name = 'CheckError'
   }
@@ -54,8 +60,9 @@ export function need<T> (value: T | undefined | null, what: string): T {
 export class GroupBuilder {
   constructor (private readonly suite: Suite, readonly name: string) {}
 
-  test (name: string, fn: CheckFn): void {
-    this.suite.add({ group: this.name, name, fn })
+  /** `options.timeoutMs` overrides the per-check timeout of `Suite.run()` for this check. */
+  test (name: string, fn: CheckFn, options: { timeoutMs?: number } = {}): void {
+    this.suite.add({ group: this.name, name, fn, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) })
   }
 }
 
@@ -93,9 +100,10 @@ export class Suite {
     for (const [i, check] of this.checks.entries()) {
       const exchanges = hooks.beforeEach()
       const started = performance.now()
+      const limitMs = check.timeoutMs ?? timeoutMs
       let result: CheckResult
       try {
-        await withTimeout(check.fn(), timeoutMs, `check timed out after ${timeoutMs} ms`)
+        await withTimeout(check.fn(), limitMs, `check timed out after ${limitMs} ms`)
         result = { group: check.group, name: check.name, status: 'passed', durationMs: performance.now() - started }
       } catch (err) {
         const durationMs = performance.now() - started
@@ -103,13 +111,16 @@ export class Suite {
           result = { group: check.group, name: check.name, status: 'skipped', durationMs, message: err.message }
         } else {
           const exchange = err instanceof CheckError && err.exchange !== undefined ? err.exchange : exchanges.at(-1)
+          const detail = err instanceof CheckError && err.detail !== undefined
+            ? err.detail
+            : exchange !== undefined ? formatExchange(exchange) : undefined
           result = {
             group: check.group,
             name: check.name,
             status: 'failed',
             durationMs,
             message: err instanceof CheckError ? err.message : `unexpected error: ${describeError(err)}`,
-            ...(exchange !== undefined ? { detail: formatExchange(exchange) } : {})
+            ...(detail !== undefined ? { detail } : {})
           }
         }
       }
