@@ -117,31 +117,39 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
     return new UploadLease(driver, id, claimed, claimedVersion, token)
   }
 
-  /** Streams one chunk at the session's offset under a claim. Returns the state to record. */
-  async function writeChunk (lease: UploadLease, id: string, body: Readable, range: ChunkRange | undefined): Promise<UploadState> {
+  /**
+   * Streams one chunk at the session's offset under a claim and returns the state to record, with
+   * `hash` holding the digest state after the chunk. A chunk that both starts and ends the session
+   * (PUT with the whole blob) is hashed with node:crypto: no hasher state needs saving.
+   */
+  async function writeChunk (lease: UploadLease, id: string, body: Readable, range: ChunkRange | undefined, final = false): Promise<{ next: UploadState, hex: () => string }> {
     const { state } = lease
     if (range !== undefined && range.start !== state.offset) {
       throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, rangeHeader(state))
     }
     lease.onLost = err => { body.destroy(err) }
-    const hasher = await resumeSha256(state)
-    const written = await appendAt(id, state.offset, body, hasher)
+    const native = final && state.offset === 0 ? createHash('sha256') : undefined
+    const resumable = native === undefined ? await resumeSha256(id, state) : undefined
+    const written = await appendAt(id, state.offset, body, native ?? resumable)
     if (range !== undefined && written !== range.end - range.start + 1) {
       throw new RegistryError('SIZE_INVALID', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
     }
-    return {
-      ...state,
-      offset: state.offset + written,
-      sha256State: Buffer.from(hasher.save()).toString('base64'),
-      updatedAt: new Date().toISOString()
-    }
+    const next: UploadState = { ...state, offset: state.offset + written, updatedAt: new Date().toISOString() }
+    if (resumable !== undefined) next.sha256State = Buffer.from(resumable.save()).toString('base64')
+    else delete next.sha256State // resumeSha256 re-reads the stored bytes if this session is ever continued
+    return { next, hex: () => native?.digest('hex') ?? (resumable as IHasher).digest('hex') }
   }
 
   /** A sha256 hasher that has seen exactly the session's first `state.offset` bytes. */
-  async function resumeSha256 (state: UploadState): Promise<IHasher> {
+  async function resumeSha256 (id: string, state: UploadState): Promise<IHasher> {
     const hasher = await createSHA256()
     if (state.sha256State !== undefined) return hasher.load(Buffer.from(state.sha256State, 'base64'))
-    return hasher.init()
+    hasher.init()
+    if (state.offset > 0) { // no saved state (see writeChunk): rebuild it from the stored bytes
+      const stream = await driver.read(paths.uploadData(id), { start: 0, end: state.offset - 1 })
+      for await (const chunk of stream) hasher.update(chunk as Buffer)
+    }
+    return hasher
   }
 
   /** Digests the staged bytes with another algorithm (sessions are hashed with sha256 as they arrive). */
@@ -185,7 +193,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       const id = randomUUID()
       const now = new Date().toISOString()
       const state: UploadState = { name, offset: 0, startedAt: now, updatedAt: now }
-      await driver.createIfAbsent(paths.uploadState(id), encodeRecord(state))
+      await driver.write(paths.uploadState(id), encodeRecord(state)) // a fresh random id: no one else can hold it
       return { id, state }
     },
 
@@ -197,7 +205,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
     async append (name: string, id: string, body: Readable, range?: ChunkRange): Promise<UploadState> {
       const lease = await claim(name, id)
       try {
-        const next = await writeChunk(lease, id, body, range)
+        const { next } = await writeChunk(lease, id, body, range)
         await lease.release(next)
         return next
       } catch (err) {
@@ -211,16 +219,15 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       const { algorithm } = parseDigest(digest)
       const lease = await claim(name, id)
       let state: UploadState
+      let sha256Hex: () => string
       try {
-        state = await writeChunk(lease, id, body, range)
+        ({ next: state, hex: sha256Hex } = await writeChunk(lease, id, body, range, true))
       } catch (err) {
         await lease.abandon()
         throw err
       }
       try {
-        const hex = algorithm === 'sha256'
-          ? (await resumeSha256(state)).digest('hex')
-          : await hashStored(id, state.offset, algorithm)
+        const hex = algorithm === 'sha256' ? sha256Hex() : await hashStored(id, state.offset, algorithm)
         await publish(name, id, digest, state.offset, `${algorithm}:${hex}`)
         lease.end()
       } catch (err) {
