@@ -25,6 +25,9 @@ const CHUNK = 1024 * 1024
 
 interface Registry { name: string, url: string, child: ChildProcess, dir: string }
 
+/** fetch() bodies are typed as Uint8Array views; this one shares the Buffer's memory. */
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length)
+
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
 
 async function waitReady (url: string, child: ChildProcess): Promise<void> {
@@ -89,7 +92,7 @@ async function pushBlob (r: Registry, repo: string, data: Buffer): Promise<strin
   const digest = sha256(data)
   const location = await startUpload(r, repo)
   await ok(await fetch(withDigest(location, digest), {
-    method: 'PUT', body: data, headers: { 'content-type': 'application/octet-stream' }
+    method: 'PUT', body: view(data), headers: { 'content-type': 'application/octet-stream' }
   }), 'PUT blob')
   return digest
 }
@@ -132,7 +135,7 @@ async function run (r: Registry, large: Buffer): Promise<Record<string, string>>
       const chunk = large.subarray(offset, Math.min(offset + CHUNK, LARGE))
       const res = await ok(await fetch(location, {
         method: 'PATCH',
-        body: chunk,
+        body: view(chunk),
         headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}` }
       }), 'PATCH')
       location = new URL(res.headers.get('location') ?? location, r.url).toString()
