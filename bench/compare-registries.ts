@@ -26,7 +26,7 @@ const CHUNK = 1024 * 1024
 interface Registry { name: string, url: string, child: ChildProcess, dir: string }
 
 /** fetch() bodies are typed as Uint8Array views; this one shares the Buffer's memory. */
-const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length)
+const view = (b: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length)
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
 
