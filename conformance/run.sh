@@ -8,13 +8,13 @@
 #   4. prints `conformance: N passed, N failed` summed over every suite that ran; exits non-zero if any failed
 #
 # Results go to results/<driver>/{ginkgo,main,suite}/ (gitignored), the server log to results/<driver>/server.log.
-# Environment: BERTH_CONFORMANCE_DRIVERS (space-separated, default "fs"), BERTH_TOOLS_CACHE (see install.sh).
+# Environment: BERTH_CONFORMANCE_DRIVERS (space-separated, default "fs s3"), BERTH_TOOLS_CACHE (see install.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 RESULTS="$ROOT/results"
-DRIVERS=${BERTH_CONFORMANCE_DRIVERS:-fs}
+DRIVERS=${BERTH_CONFORMANCE_DRIVERS:-fs s3}
 
 log() { echo "conformance/run.sh: $*" >&2; }
 
@@ -30,6 +30,7 @@ stop_server() {
     SERVER_PID=""
   fi
   if [ -n "$DATA_DIR" ]; then rm -rf "$DATA_DIR"; DATA_DIR=""; fi
+  if [ -n "${BERTH_MINIO_PID:-}" ]; then bash "$ROOT/scripts/minio.sh" stop; unset BERTH_MINIO_PID BERTH_MINIO_DIR; fi
 }
 trap stop_server EXIT
 trap 'exit 130' INT TERM
@@ -46,8 +47,10 @@ start_server() {
   local -a env=(HOST=127.0.0.1 "PORT=$PORT" "BERTH_DATA_DIR=$DATA_DIR" LOG_LEVEL=warn)
   case "$driver" in
     fs) ;; # filesystem driver: the default, rooted at BERTH_DATA_DIR
-    # ----- add further storage setups here, e.g. -----------------------------------------------------------------
-    # s3) env+=(BERTH_STORAGE=s3 BERTH_S3_ENDPOINT=http://127.0.0.1:9000 ...) ;;  # plus starting MinIO first
+    s3) # a throwaway MinIO on a free loopback port (scripts/minio.sh prints the BERTH_S3_* exports)
+      eval "$(bash "$ROOT/scripts/minio.sh" start)"
+      env+=(BERTH_STORAGE=s3 "BERTH_S3_ENDPOINT=$BERTH_S3_ENDPOINT" "BERTH_S3_ACCESS_KEY=$BERTH_S3_ACCESS_KEY"
+        "BERTH_S3_SECRET_KEY=$BERTH_S3_SECRET_KEY" "BERTH_S3_BUCKET=$BERTH_S3_BUCKET" "BERTH_S3_REGION=$BERTH_S3_REGION") ;;
     *) log "unknown storage driver '$driver'"; return 1 ;;
   esac
   env "${env[@]}" node dist/server.js >"$logfile" 2>&1 &

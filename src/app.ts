@@ -1,7 +1,9 @@
 // buildApp(): the whole server as a Fastify instance that never listens (server.ts does), so tests
 // can build one per case and drive it with inject() or a real port.
 import Fastify, { type FastifyInstance } from 'fastify'
+import { createAuth, requestSerializer, type Auth } from './auth/index.js'
 import type { Config } from './config.js'
+import { health } from './health.js'
 import { ociApi, ociErrorHandler } from './oci/index.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import type { StorageDriver } from './storage/driver.js'
@@ -17,6 +19,7 @@ export interface BuildOptions {
 declare module 'fastify' {
   interface FastifyInstance {
     registry: Registry
+    auth: Auth
   }
 }
 
@@ -26,7 +29,8 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
   const app = Fastify({
     logger: logger && {
       level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]']
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      serializers: { req: requestSerializer } // masks secrets in query strings (src/auth/log.ts)
     },
     // Blob bodies stream straight to the store; per-route limits are enforced where bodies are read.
     bodyLimit: 1024 * 1024,
@@ -42,7 +46,11 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
     }
   })
   app.decorate('registry', registry)
-  await app.register(ociApi, { prefix: '/v2', registry, config })
+  await app.register(health, { driver: store })
+  const auth = createAuth(store, config.auth)
+  await auth.bootstrap(app.log)
+  app.decorate('auth', auth)
+  await app.register(ociApi, { prefix: '/v2', registry, config, auth })
   app.addHook('onClose', async () => { await store.close() })
   return app
 }

@@ -12,9 +12,38 @@ export interface Config {
   pageSize: { default: number, max: number }
   /** Upload sessions untouched for this long are purged. */
   uploadTtlMs: number
+  /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
+  auth: AuthConfig
 }
 
-export type StorageConfig = { driver: 'filesystem', root: string }
+/** `root` (BERTH_DATA_DIR) is where the filesystem driver keeps its data; the s3 driver does not use it. */
+export type StorageConfig = { root: string } & ({ driver: 'filesystem' } | { driver: 's3', s3: S3Config })
+
+export interface S3Config {
+  /** http(s)://host[:port] of the S3 API (MinIO). */
+  endpoint: string
+  accessKey: string
+  secretKey: string
+  bucket: string
+  region: string
+  /** A request to S3 fails (503 to clients) after this long without progress. */
+  timeoutMs: number
+  /** Blob GETs without a Range header answer 307 to a presigned URL instead of streaming through Berth. */
+  presignedRedirects: boolean
+  /** Endpoint presigned URLs name, when clients reach S3 at another address than Berth does. */
+  publicEndpoint?: string
+  presignExpirySeconds: number
+}
+
+/** The variables of the core and storage configuration (CONFIG_ENV_VARS, at the end of this file, lists them all). */
+const CORE_ENV_VARS = [
+  'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
+  'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
+  'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS'
+] as const
+
+/** The variables BERTH_STORAGE=s3 cannot do without. */
+export const S3_REQUIRED_ENV_VARS = ['BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET'] as const
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -23,19 +52,78 @@ export class ConfigError extends Error {
 const MiB = 1024 * 1024
 
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
-  const storage = env.BERTH_STORAGE ?? 'filesystem'
-  if (storage !== 'filesystem') {
-    throw new ConfigError(`BERTH_STORAGE must be "filesystem" (got "${storage}")`)
+  const driver = env.BERTH_STORAGE === undefined || env.BERTH_STORAGE === '' ? 'filesystem' : env.BERTH_STORAGE
+  const root = path.resolve(env.BERTH_DATA_DIR ?? './data')
+  let storage: StorageConfig
+  if (driver === 'filesystem') {
+    storage = { driver, root }
+  } else if (driver === 's3') {
+    storage = { driver, root, s3: s3From(env) }
+  } else {
+    throw new ConfigError(`BERTH_STORAGE must be "filesystem" or "s3" (got "${driver}")`)
   }
   return {
     host: env.HOST ?? '0.0.0.0',
     port: intFrom(env, 'PORT', 5000, 0, 65535),
     logLevel: env.LOG_LEVEL ?? 'info',
-    storage: { driver: 'filesystem', root: path.resolve(env.BERTH_DATA_DIR ?? './data') },
+    storage,
     maxManifestBytes: intFrom(env, 'BERTH_MAX_MANIFEST_BYTES', 4 * MiB, 4 * MiB, 64 * MiB),
     pageSize: { default: 1000, max: 10000 },
-    uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000
+    uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
+    auth: authConfigFrom(env)
   }
+}
+
+function s3From (env: NodeJS.ProcessEnv): S3Config {
+  const missing = S3_REQUIRED_ENV_VARS.filter(name => (env[name] ?? '') === '')
+  if (missing.length > 0) throw new ConfigError(`BERTH_STORAGE=s3 needs ${missing.join(', ')}`)
+  const bucket = env.BERTH_S3_BUCKET as string
+  // S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending alphanumeric.
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
+    throw new ConfigError(`BERTH_S3_BUCKET must be a valid bucket name: 3-63 characters of a-z, 0-9, '.' and '-' (got "${bucket}")`)
+  }
+  const region = env.BERTH_S3_REGION === undefined || env.BERTH_S3_REGION === '' ? 'us-east-1' : env.BERTH_S3_REGION
+  if (!/^[a-z0-9-]+$/.test(region)) throw new ConfigError(`BERTH_S3_REGION must look like us-east-1 (got "${region}")`)
+  const presignedRedirects = boolFrom(env, 'BERTH_S3_PRESIGNED_REDIRECTS', false)
+  const publicEndpoint = env.BERTH_S3_PUBLIC_ENDPOINT === undefined || env.BERTH_S3_PUBLIC_ENDPOINT === ''
+    ? undefined
+    : endpointFrom(env, 'BERTH_S3_PUBLIC_ENDPOINT')
+  return {
+    endpoint: endpointFrom(env, 'BERTH_S3_ENDPOINT'),
+    accessKey: env.BERTH_S3_ACCESS_KEY as string,
+    secretKey: env.BERTH_S3_SECRET_KEY as string,
+    bucket,
+    region,
+    timeoutMs: intFrom(env, 'BERTH_S3_TIMEOUT_SECONDS', 10, 1, 600) * 1000,
+    presignedRedirects,
+    ...(publicEndpoint === undefined ? {} : { publicEndpoint }),
+    presignExpirySeconds: intFrom(env, 'BERTH_S3_PRESIGN_EXPIRY_SECONDS', 1200, 60, 7 * 24 * 3600)
+  }
+}
+
+/** An http(s) URL with a host, no path, query or credentials; returned without a trailing slash. */
+function endpointFrom (env: NodeJS.ProcessEnv, name: string): string {
+  const raw = env[name] ?? ''
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(`${name} must be a URL such as http://127.0.0.1:9000 (got "${raw}")`)
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' ||
+    (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' ||
+    url.username !== '' || url.password !== '') {
+    throw new ConfigError(`${name} must be an http:// or https:// URL with only a host and an optional port (got "${raw}")`)
+  }
+  return `${url.protocol}//${url.host}`
+}
+
+function boolFrom (env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').toLowerCase()
+  if (raw === '') return fallback
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true
+  if (['false', '0', 'no', 'off'].includes(raw)) return false
+  throw new ConfigError(`${name} must be true or false (got "${env[name] ?? ''}")`)
 }
 
 function intFrom (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -47,3 +135,78 @@ function intFrom (env: NodeJS.ProcessEnv, name: string, fallback: number, min: n
   }
   return n
 }
+
+// ---- authentication (src/auth) ---------------------------------------------------------------------------------
+
+export interface AuthConfig {
+  /** The `service` of Bearer challenges and the audience of every token (BERTH_AUTH_SERVICE). */
+  service: string
+  /** Absolute URL of the token endpoint for challenges; by default derived from each request's Host. */
+  realm?: string
+  /** Lifetime of access tokens (the token endpoint's `expires_in`). */
+  tokenTtlSeconds: number
+  /** Lifetime of identity tokens: OAuth2 refresh tokens and the CNR login token. */
+  refreshTokenTtlSeconds: number
+  /** Admin created (or whose password is reset) at startup: BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD. */
+  admin?: { username: string, password: string }
+  /** Whether the CNR signup route creates users. Off unless BERTH_SIGNUP=true. */
+  signup: boolean
+  /** Visibility of repositories that have none recorded. */
+  defaultVisibility: 'public' | 'private'
+  /** A client with this many failed logins within the window gets 429 until the oldest ages out. */
+  loginMaxFailures: number
+  loginWindowSeconds: number
+  /** How long a process may serve users, policies and visibilities from memory before re-reading the store. */
+  cacheTtlMs: number
+}
+
+/** The environment variables authConfigFrom() reads. */
+export const AUTH_ENV_VARS = [
+  'BERTH_AUTH_SERVICE', 'BERTH_AUTH_REALM', 'BERTH_TOKEN_TTL_SECONDS', 'BERTH_REFRESH_TOKEN_TTL_SECONDS',
+  'BERTH_ADMIN_USER', 'BERTH_ADMIN_PASSWORD', 'BERTH_SIGNUP', 'BERTH_DEFAULT_VISIBILITY',
+  'BERTH_LOGIN_MAX_FAILURES', 'BERTH_LOGIN_WINDOW_SECONDS', 'BERTH_AUTH_CACHE_SECONDS'
+] as const
+
+export function authConfigFrom (env: NodeJS.ProcessEnv): AuthConfig {
+  const service = env.BERTH_AUTH_SERVICE === undefined || env.BERTH_AUTH_SERVICE === '' ? 'berth' : env.BERTH_AUTH_SERVICE
+  if (!/^[\x21\x23-\x5b\x5d-\x7e]{1,255}$/.test(service)) {
+    throw new ConfigError(`BERTH_AUTH_SERVICE must be 1-255 printable characters without spaces, quotes or backslashes (got "${service}")`)
+  }
+  let realm: string | undefined
+  if (env.BERTH_AUTH_REALM !== undefined && env.BERTH_AUTH_REALM !== '') {
+    realm = env.BERTH_AUTH_REALM
+    let url: URL | undefined
+    try { url = new URL(realm) } catch {}
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || realm.includes('"')) {
+      throw new ConfigError(`BERTH_AUTH_REALM must be the absolute http(s) URL of the token endpoint, e.g. https://registry.example/v2/token (got "${realm}")`)
+    }
+  }
+  const adminUser = env.BERTH_ADMIN_USER ?? ''
+  const adminPassword = env.BERTH_ADMIN_PASSWORD ?? ''
+  if ((adminUser === '') !== (adminPassword === '')) {
+    throw new ConfigError('BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD must be set together')
+  }
+  return {
+    service,
+    ...(realm === undefined ? {} : { realm }),
+    tokenTtlSeconds: intFrom(env, 'BERTH_TOKEN_TTL_SECONDS', 300, 60, 24 * 3600),
+    refreshTokenTtlSeconds: intFrom(env, 'BERTH_REFRESH_TOKEN_TTL_SECONDS', 30 * 24 * 3600, 300, 365 * 24 * 3600),
+    ...(adminUser === '' ? {} : { admin: { username: adminUser, password: adminPassword } }),
+    signup: choiceFrom(env, 'BERTH_SIGNUP', ['false', 'true'], 'false') === 'true',
+    defaultVisibility: choiceFrom(env, 'BERTH_DEFAULT_VISIBILITY', ['private', 'public'], 'private'),
+    loginMaxFailures: intFrom(env, 'BERTH_LOGIN_MAX_FAILURES', 10, 1, 10_000),
+    loginWindowSeconds: intFrom(env, 'BERTH_LOGIN_WINDOW_SECONDS', 300, 1, 24 * 3600),
+    cacheTtlMs: intFrom(env, 'BERTH_AUTH_CACHE_SECONDS', 5, 0, 3600) * 1000
+  }
+}
+
+function choiceFrom<T extends string> (env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = raw.toLowerCase() as T
+  if (!choices.includes(value)) throw new ConfigError(`${name} must be ${choices.join(' or ')} (got "${raw}")`)
+  return value
+}
+
+/** Every environment variable loadConfig() reads (checked against docker-compose.yml by test/compose.test.ts). */
+export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS] as const

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import type { Registry } from '../registry/index.js'
+import type { OciAccess } from './access.js'
 
 /** What a /v2 handler receives: the request, the reply, and the parts of the path its route captured. */
 export interface OciContext {
@@ -12,6 +13,8 @@ export interface OciContext {
   name: string
   /** The last path segment the route captured: a tag or digest, a blob digest, or an upload id. */
   target: string
+  /** The caller, already allowed to do what the route needs (src/oci/access.ts). */
+  access: OciAccess
 }
 
 export type OciHandler = (c: OciContext) => Promise<unknown>

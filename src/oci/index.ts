@@ -1,17 +1,21 @@
 // The OCI Distribution v1.1 API under /v2, as one encapsulated Fastify plugin with its own body
 // handling and error dialect.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AuthError, tokenEndpoint, type Auth } from '../auth/index.js'
 import type { Config } from '../config.js'
 import { OCI_CODES, RegistryError, type OciCode } from '../errors/registry-error.js'
 import type { Registry } from '../registry/index.js'
+import { StorageUnavailableError } from '../storage/driver.js'
+import { authorizeOci, ociAuthError } from './access.js'
 import { matchRoute } from './routes.js'
 
 export interface OciPluginOptions {
   registry: Registry
   config: Config
+  auth: Auth
 }
 
-export async function ociApi (app: FastifyInstance, { registry, config }: OciPluginOptions): Promise<void> {
+export async function ociApi (app: FastifyInstance, { registry, config, auth }: OciPluginOptions): Promise<void> {
   // Bodies are never parsed here: blob data streams from request.raw to the store, and manifests are
   // read as raw bytes because their digest is computed over exactly what the client sent.
   app.removeAllContentTypeParsers()
@@ -28,9 +32,12 @@ export async function ociApi (app: FastifyInstance, { registry, config }: OciPlu
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const rest = (request.params as { '*'?: string })['*'] ?? ''
-    const { handler, name, target } = matchRoute(request.method, rest)
-    return await handler({ registry, config, request, reply, name, target })
+    const match = matchRoute(request.method, rest)
+    const access = await authorizeOci(auth, request, match)
+    return await match.handler({ registry, config, request, reply, name: match.name, target: match.target, access })
   }
+  // GET/POST /v2/token, the Docker token endpoint (a static route: it wins over the wildcard below).
+  await app.register(tokenEndpoint, { auth })
   // OPTIONS is routed too, so it gets 405 with an Allow header rather than a 404.
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
   app.route({ method: methods, url: '/', handler: dispatch, exposeHeadRoute: false })
@@ -53,6 +60,15 @@ export async function ociErrorHandler (err: FastifyError | Error, request: Fasti
 
 function toRegistryError (err: FastifyError | Error, request: FastifyRequest): RegistryError {
   if (err instanceof RegistryError) return err
+  if (err instanceof AuthError) return ociAuthError(err)
+  if (err instanceof StorageUnavailableError) {
+    // The store (MinIO) is down, slow or refusing us: a temporary condition the client may retry.
+    request.log.warn({ err }, 'storage unavailable')
+    // When the store failed in the middle of a request body (a push), the rest of the body is never read:
+    // close the connection after the answer instead of leaving the client to send into a stalled socket.
+    const close: Record<string, string> = request.raw.complete ? {} : { Connection: 'close' }
+    return new RegistryError('UNAVAILABLE', 'storage is temporarily unavailable', null, { 'Retry-After': '1', ...close })
+  }
   const status = (err as FastifyError).statusCode
   if (status !== undefined && status >= 400 && status < 500) {
     // A client error raised by Fastify itself (bad query string, oversized body...).

@@ -10,19 +10,28 @@ import { listCatalog, listReferrers, listTags } from './handlers/listings.js'
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
+/**
+ * What a request needs from the caller (src/oci/access.ts): `base` (signed in, for GET /v2/), `catalog` (signed
+ * in; the list is filtered), or an action on the route's repository. Unless a route says otherwise, GET and HEAD
+ * need pull, POST, PUT and PATCH need push, and DELETE needs delete.
+ */
+export type RouteAccess = 'base' | 'catalog' | 'pull' | 'push' | 'delete'
+
 interface Route {
   /** The distribution-spec endpoint ids, for tracing conformance failures. */
   spec: string
   /** Matches the path after /v2/; group 1 is the repository name, group 2 the final segment. */
   pattern: RegExp
   methods: Partial<Record<Method, OciHandler>>
+  /** Overrides the per-method access rule for every method of the route. */
+  access?: RouteAccess
 }
 
 const base: OciHandler = async () => ({})
 
 export const routes: Route[] = [
-  { spec: 'end-1', pattern: /^$/, methods: { GET: base, HEAD: base } },
-  { spec: 'catalog', pattern: /^_catalog$/, methods: { GET: listCatalog } },
+  { spec: 'end-1', pattern: /^$/, methods: { GET: base, HEAD: base }, access: 'base' },
+  { spec: 'catalog', pattern: /^_catalog$/, methods: { GET: listCatalog }, access: 'catalog' },
   { spec: 'end-8', pattern: /^(.+)\/tags\/list$/, methods: { GET: listTags } },
   { spec: 'end-12', pattern: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
   {
@@ -34,7 +43,8 @@ export const routes: Route[] = [
   {
     spec: 'end-5 end-6 end-13',
     pattern: /^(.+)\/blobs\/uploads\/([^/]+)$/,
-    methods: { GET: getUpload, PATCH: patchUpload, PUT: completeUpload, DELETE: cancelUpload }
+    methods: { GET: getUpload, PATCH: patchUpload, PUT: completeUpload, DELETE: cancelUpload },
+    access: 'push' // an upload session is part of a push, whatever the method
   },
   { spec: 'end-2 end-10', pattern: /^(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: headBlob, DELETE: deleteBlob } }
 ]
@@ -43,6 +53,7 @@ export interface RouteMatch {
   handler: OciHandler
   name: string
   target: string
+  access: RouteAccess
 }
 
 /** Finds the handler for a path below /v2/. Throws NOT_FOUND, UNSUPPORTED (405) or NAME_INVALID. */
@@ -57,7 +68,11 @@ export function matchRoute (method: string, path: string): RouteMatch {
     }
     const name = match[1] ?? ''
     if (match[1] !== undefined) assertValidName(name)
-    return { handler, name, target: match[2] ?? '' }
+    return { handler, name, target: match[2] ?? '', access: route.access ?? accessFor(method as Method) }
   }
   throw new RegistryError('NOT_FOUND', `no /v2 endpoint matches ${path}`)
+}
+
+function accessFor (method: Method): RouteAccess {
+  return method === 'GET' || method === 'HEAD' ? 'pull' : method === 'DELETE' ? 'delete' : 'push'
 }

@@ -66,6 +66,14 @@ export interface StorageDriver {
    */
   append (key: string, offset: number, body: Readable): Promise<number>
 
+  /**
+   * Optional (object stores): a time-limited URL from which a client can GET the object directly, without
+   * Berth in the path. Used for presigned blob redirects when they are enabled.
+   */
+  presignedUrl? (key: string, options: { expiresSeconds: number }): Promise<string>
+  /** Optional: checks that the store answers, for readiness probes. Throws StorageUnavailableError when not. */
+  ping? (): Promise<void>
+
   close (): Promise<void>
 }
 
@@ -87,6 +95,17 @@ export class InvalidKeyError extends Error {
   override readonly name = 'InvalidKeyError'
   constructor (readonly key: string) {
     super(`invalid storage key: ${JSON.stringify(key)}`)
+  }
+}
+
+/**
+ * The store cannot be reached or did not answer in time (down, overloaded, misconfigured credentials).
+ * The request may succeed later; API surfaces render it as 503 (OCI `UNAVAILABLE`).
+ */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError'
+  constructor (readonly driver: string, message: string, options?: { cause?: unknown }) {
+    super(`${driver}: ${message}`, options)
   }
 }
 

@@ -49,5 +49,19 @@ export const paths = {
   uploadData: (id: string): string => `uploads/${id}/data`,
   uploadPrefix: (id: string): string => `uploads/${id}/`,
   uploadsPrefix: 'uploads/',
-  uploadIdFromKey: (key: string): string => key.split('/')[1] ?? ''
+  uploadIdFromKey: (key: string): string => key.split('/')[1] ?? '',
+
+  // ---- users, permissions and token signing (src/auth) -----------------------------------------------------
+  //   auth/users/<username>        a user: {username, password (scrypt hash string), admin, gen, createdAt, updatedAt}
+  //   auth/policies/<namespace>    who besides the owner may use a namespace: {read: [user|"*"], write: [user|"*"]}
+  //   auth/visibility/<name>       a repository's visibility: {visibility: "public"|"private"} (absent: the default)
+  //   auth/signing-key             the HS256 key every replica signs and verifies tokens with: {kid, secret}
+  authUser: (username: string): string => `auth/users/${username}`,
+  authUsersPrefix: 'auth/users/',
+  authUserFromKey: (key: string): string => key.slice('auth/users/'.length),
+  authPolicy: (namespace: string): string => `auth/policies/${namespace}`,
+  authPoliciesPrefix: 'auth/policies/',
+  authPolicyFromKey: (key: string): string => key.slice('auth/policies/'.length),
+  authVisibility: (name: string): string => `auth/visibility/${name}`,
+  authSigningKey: 'auth/signing-key'
 } as const

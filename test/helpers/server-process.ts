@@ -52,7 +52,9 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
   for (let i = 0; i < 150; i++) {
     if (child.exitCode !== null) throw new Error(`berth exited with ${child.exitCode} before it was ready`)
     try {
-      if ((await fetch(`${url}/v2/`)).ok) return { host: `127.0.0.1:${port}`, url, child, stop }
+      const probe = await fetch(`${url}/v2/`)
+      // 401: the server is up with authentication on (GET /v2/ then wants credentials).
+      if (probe.ok || probe.status === 401) return { host: `127.0.0.1:${port}`, url, child, stop }
     } catch {}
     await sleep(100)
   }

@@ -1,5 +1,6 @@
-// Blob endpoints: GET/HEAD (end-2, with single byte ranges) and DELETE (end-10).
+// Blob endpoints: GET/HEAD (end-2, with single byte ranges, or a presigned redirect) and DELETE (end-10).
 import { parseDigest } from '../../registry/digest.js'
+import { paths } from '../../storage/paths.js'
 import type { OciContext } from '../context.js'
 import { parseBlobRange } from '../http.js'
 
@@ -17,6 +18,14 @@ export async function headBlob (c: OciContext): Promise<unknown> {
 
 export async function getBlob (c: OciContext): Promise<unknown> {
   const size = await describe(c)
+  const { storage } = c.config
+  const presign = c.registry.driver.presignedUrl
+  // Presigned redirect: the client fetches the bytes from the store itself. Never for Range requests,
+  // whose 206 semantics stay here.
+  if (storage.driver === 's3' && storage.s3.presignedRedirects && presign !== undefined && c.request.headers.range === undefined) {
+    const url = await presign.call(c.registry.driver, paths.blob(c.target), { expiresSeconds: storage.s3.presignExpirySeconds })
+    return await c.reply.code(307).header('Location', url).header('Content-Length', 0).send()
+  }
   const range = parseBlobRange(c.request.headers.range, size)
   if (range === undefined) {
     c.reply.header('Content-Length', size)

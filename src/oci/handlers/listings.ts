@@ -14,10 +14,13 @@ export async function listTags ({ registry, config, request, reply, name }: OciC
   return { name, tags: page.items }
 }
 
-export async function listCatalog ({ registry, config, request, reply }: OciContext): Promise<unknown> {
+export async function listCatalog ({ registry, config, request, reply, access }: OciContext): Promise<unknown> {
   const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
   const last = queryString(request.query, 'last')
-  const page = limit === 0 ? { items: [], truncated: false } : await registry.catalog.list({ limit, last })
+  // Only the repositories the caller may pull are listed (all of them on an open registry or for admins).
+  const page = limit === 0
+    ? { items: [], truncated: false }
+    : await access.readableNames(async r => await registry.catalog.list(r), last === undefined ? { limit } : { limit, last })
   if (page.truncated) reply.header('Link', nextLink('/v2/_catalog', { n: limit, last: page.items.at(-1) }))
   return { repositories: page.items }
 }

@@ -34,7 +34,10 @@ export async function startUpload (c: OciContext): Promise<unknown> {
   const digest = queryString(request.query, 'digest')
   if (mount !== undefined) {
     if (from !== undefined) assertValidName(from)
-    if (await registry.blobs.mount(name, mount, from)) return created(c, mount)
+    // A source the caller may not read is treated as one without the blob, so a mount never reveals whether a
+    // blob exists in it (and an automatic mount, which searches every repository, is for open registries and admins).
+    const allowed = from === undefined ? c.access.autoMount : await c.access.mayRead(from)
+    if (allowed && await registry.blobs.mount(name, mount, from)) return created(c, mount)
     // Nothing to mount: fall through to an ordinary session, as the spec asks.
   } else if (digest !== undefined) {
     await registry.uploads.putMonolithic(name, digest, body(c))
