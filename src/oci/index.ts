@@ -52,6 +52,9 @@ export async function ociErrorHandler (err: FastifyError | Error, request: Fasti
     return
   }
   reply.removeHeader('Content-Length') // a handler may have set it for the body it meant to send
+  // An error answered before the request body was read (a failed or refused push) leaves the rest of the
+  // body unread: close the connection after the answer rather than let the client send into a stalled socket.
+  if (!request.raw.complete) reply.header('Connection', 'close')
   await reply.code(error.status)
     .headers(error.headers)
     .type('application/json')
@@ -64,10 +67,7 @@ function toRegistryError (err: FastifyError | Error, request: FastifyRequest): R
   if (err instanceof StorageUnavailableError) {
     // The store (MinIO) is down, slow or refusing us: a temporary condition the client may retry.
     request.log.warn({ err }, 'storage unavailable')
-    // When the store failed in the middle of a request body (a push), the rest of the body is never read:
-    // close the connection after the answer instead of leaving the client to send into a stalled socket.
-    const close: Record<string, string> = request.raw.complete ? {} : { Connection: 'close' }
-    return new RegistryError('UNAVAILABLE', 'storage is temporarily unavailable', null, { 'Retry-After': '1', ...close })
+    return new RegistryError('UNAVAILABLE', 'storage is temporarily unavailable', null, { 'Retry-After': '1' })
   }
   const status = (err as FastifyError).statusCode
   if (status !== undefined && status >= 400 && status < 500) {

@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { Readable, pipeline } from 'node:stream'
 import { createSHA256, type IHasher } from 'hash-wasm'
 import { RegistryError, digestInvalid, rangeInvalid, uploadUnknown } from '../errors/registry-error.js'
-import { InvalidOffsetError, type StorageDriver } from '../storage/driver.js'
+import { InvalidOffsetError, isNotFound, type StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Blobs } from './blobs.js'
 import { HashingMeter, parseDigest, type Algorithm, type Hasher } from './digest.js'
@@ -170,6 +170,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       await driver.append(paths.uploadData(id), offset, source)
     } catch (err) {
       if (err instanceof InvalidOffsetError) throw rangeInvalid('upload data is shorter than its recorded offset')
+      if (isNotFound(err)) throw uploadUnknown(id) // cancelled while this chunk was being written
       throw err
     }
     return meter.bytes
