@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Generates TypeScript types from the JSON Schemas in schemas/oci into
-// src/types/generated (one file per schema plus an index.ts barrel).
+// src/types/generated, and from schemas/cnr into src/types/generated/cnr
+// (one file per schema plus an index.ts barrel per set).
 //
 //   npm run gen:types                      write the files
 //   node scripts/gen-types.mjs --check     exit 1 if the committed files are stale
@@ -15,6 +16,9 @@
 // `declareExternallyReferenced: true` is used to verify that every type that was
 // left out really is exported by the shared file (e.g. a `$ref` with sibling
 // keywords would yield a `Descriptor1` copy that nothing declares).
+//
+// The CNR schemas have no shared module: each one is self-contained (local
+// `definitions` only), so each is compiled with everything it declares.
 
 import { compileFromFile } from 'json-schema-to-typescript'
 import { mkdir, readFile, readdir, unlink, writeFile } from 'node:fs/promises'
@@ -22,9 +26,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const SCHEMA_DIR = path.join(ROOT, 'schemas', 'oci')
-const OUT_DIR = path.join(ROOT, 'src', 'types', 'generated')
-const SHARED = 'descriptor'
+// Each set: a schema directory, its output directory, and the schema every other one $refs (if any).
+const SETS = [
+  { schemaDir: path.join(ROOT, 'schemas', 'oci'), outDir: path.join(ROOT, 'src', 'types', 'generated'), shared: 'descriptor' },
+  { schemaDir: path.join(ROOT, 'schemas', 'cnr'), outDir: path.join(ROOT, 'src', 'types', 'generated', 'cnr'), shared: undefined }
+]
 const SCHEMA_SUFFIX = '.schema.json'
 const GENERATED_MARKER = 'GENERATED FILE - DO NOT EDIT'
 
@@ -50,12 +56,11 @@ function stripComments (code) {
   return code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '')
 }
 
-const schemaFile = (name) => path.join(SCHEMA_DIR, name + SCHEMA_SUFFIX)
-
-async function compile (name, declareExternallyReferenced) {
-  return compileFromFile(schemaFile(name), {
-    cwd: SCHEMA_DIR, // relative $refs ("descriptor.schema.json") resolve against schemas/oci
-    bannerComment: banner(rel(schemaFile(name))),
+async function compile (schemaDir, name, declareExternallyReferenced) {
+  const schemaFile = path.join(schemaDir, name + SCHEMA_SUFFIX)
+  return compileFromFile(schemaFile, {
+    cwd: schemaDir, // relative $refs ("descriptor.schema.json") resolve against the set's directory
+    bannerComment: banner(rel(schemaFile)),
     additionalProperties: true, // only used where a schema does not say; our schemas always say
     declareExternallyReferenced,
     strictIndexSignatures: false,
@@ -65,57 +70,68 @@ async function compile (name, declareExternallyReferenced) {
 }
 
 /** @returns {Promise<Map<string, string>>} absolute output path -> contents */
-async function generate () {
-  const entries = await readdir(SCHEMA_DIR)
+async function generate ({ schemaDir, outDir, shared }) {
+  const schemaFile = (name) => path.join(schemaDir, name + SCHEMA_SUFFIX)
+  const entries = await readdir(schemaDir)
   const names = entries
     .filter((f) => f.endsWith(SCHEMA_SUFFIX))
     .map((f) => f.slice(0, -SCHEMA_SUFFIX.length))
     .sort()
-  if (!names.includes(SHARED)) throw new Error(`${rel(SCHEMA_DIR)}/${SHARED}${SCHEMA_SUFFIX} is missing`)
+  if (shared !== undefined && !names.includes(shared)) throw new Error(`${rel(schemaDir)}/${shared}${SCHEMA_SUFFIX} is missing`)
 
   const out = new Map()
   /** @type {Map<string, string[]>} module name -> exported type names */
   const exportsOf = new Map()
 
-  const shared = await compile(SHARED, true)
-  const sharedNames = exportedNames(shared)
-  out.set(path.join(OUT_DIR, `${SHARED}.ts`), shared)
-  exportsOf.set(SHARED, sharedNames)
+  let sharedNames = []
+  if (shared !== undefined) {
+    const sharedCode = await compile(schemaDir, shared, true)
+    sharedNames = exportedNames(sharedCode)
+    out.set(path.join(outDir, `${shared}.ts`), sharedCode)
+    exportsOf.set(shared, sharedNames)
+  }
 
-  for (const name of names.filter((n) => n !== SHARED)) {
-    let code = await compile(name, false)
+  for (const name of names.filter((n) => n !== shared)) {
+    if (shared === undefined) {
+      // Self-contained schema: everything it declares is its own.
+      const code = await compile(schemaDir, name, true)
+      out.set(path.join(outDir, `${name}.ts`), code)
+      exportsOf.set(name, exportedNames(code))
+      continue
+    }
+    let code = await compile(schemaDir, name, false)
     const own = exportedNames(code)
 
     // Everything the full compile declares beyond our own root must come from the shared module.
-    const full = exportedNames(await compile(name, true))
+    const full = exportedNames(await compile(schemaDir, name, true))
     const external = full.filter((n) => !own.includes(n))
     const unknown = external.filter((n) => !sharedNames.includes(n))
     if (unknown.length > 0) {
       throw new Error(
         `${name}${SCHEMA_SUFFIX}: type(s) ${unknown.join(', ')} would not be declared anywhere. ` +
-        `Reference ${SHARED}${SCHEMA_SUFFIX} (or its definitions) with a bare {"$ref": ...} (no sibling keywords), ` +
+        `Reference ${shared}${SCHEMA_SUFFIX} (or its definitions) with a bare {"$ref": ...} (no sibling keywords), ` +
         'or make the type part of the root schema without a title.'
       )
     }
     const clash = own.filter((n) => sharedNames.includes(n))
     if (clash.length > 0) {
-      throw new Error(`${name}${SCHEMA_SUFFIX}: type name(s) ${clash.join(', ')} are already exported by ${SHARED}.ts; change the schema title`)
+      throw new Error(`${name}${SCHEMA_SUFFIX}: type name(s) ${clash.join(', ')} are already exported by ${shared}.ts; change the schema title`)
     }
 
     const body = stripComments(code)
     const used = sharedNames.filter((n) => new RegExp(`(?<![\\w$."])${n.replace(/\$/g, '\\$')}(?![\\w$])`).test(body))
     if (used.length > 0) {
-      const importLine = `import type { ${used.join(', ')} } from "./${SHARED}.js";`
+      const importLine = `import type { ${used.join(', ')} } from "./${shared}.js";`
       const head = banner(rel(schemaFile(name)))
       if (!code.startsWith(head)) throw new Error(`${name}: generated code does not start with the banner comment`)
       code = `${head}\n\n${importLine}\n\n${code.slice(head.length).replace(/^\n+/, '')}`
     }
-    out.set(path.join(OUT_DIR, `${name}.ts`), code)
+    out.set(path.join(outDir, `${name}.ts`), code)
     exportsOf.set(name, own)
   }
 
   const seen = new Map()
-  const lines = [banner(`${rel(SCHEMA_DIR)}/*${SCHEMA_SUFFIX}`), '']
+  const lines = [banner(`${rel(schemaDir)}/*${SCHEMA_SUFFIX}`), '']
   for (const [mod, types] of exportsOf) {
     for (const t of types) {
       if (seen.has(t)) throw new Error(`type ${t} is exported by both ${seen.get(t)}.ts and ${mod}.ts`)
@@ -123,7 +139,7 @@ async function generate () {
     }
     lines.push(`export type { ${types.join(', ')} } from "./${mod}.js";`)
   }
-  out.set(path.join(OUT_DIR, 'index.ts'), lines.join('\n') + '\n')
+  out.set(path.join(outDir, 'index.ts'), lines.join('\n') + '\n')
   return out
 }
 
@@ -136,18 +152,18 @@ async function readOrUndefined (file) {
   }
 }
 
-/** Generated files in OUT_DIR that no schema produces any more. */
-async function leftovers (expected) {
+/** Generated files in outDir that no schema produces any more. */
+async function leftovers (outDir, expected) {
   let files = []
   try {
-    files = await readdir(OUT_DIR)
+    files = await readdir(outDir)
   } catch (err) {
     if (err && err.code === 'ENOENT') return []
     throw err
   }
   const result = []
   for (const f of files.filter((f) => f.endsWith('.ts')).sort()) {
-    const file = path.join(OUT_DIR, f)
+    const file = path.join(outDir, f)
     if (expected.has(file)) continue
     const text = await readFile(file, 'utf8')
     if (text.includes(GENERATED_MARKER)) result.push(file)
@@ -166,8 +182,14 @@ async function main () {
     return 2
   }
 
-  const generated = await generate()
-  const stale = await leftovers(generated)
+  const generated = new Map()
+  const stale = []
+  for (const set of SETS) {
+    const files = await generate(set)
+    for (const [file, text] of files) generated.set(file, text)
+    stale.push(...await leftovers(set.outDir, files))
+  }
+  const outDirs = SETS.map((set) => rel(set.outDir)).join(' and ')
 
   if (check) {
     const problems = []
@@ -185,11 +207,11 @@ async function main () {
       )
       return 1
     }
-    console.log(`gen-types --check: ${generated.size} generated file(s) under ${rel(OUT_DIR)} are up to date.`)
+    console.log(`gen-types --check: ${generated.size} generated file(s) under ${outDirs} are up to date.`)
     return 0
   }
 
-  await mkdir(OUT_DIR, { recursive: true })
+  for (const set of SETS) await mkdir(set.outDir, { recursive: true })
   let written = 0
   for (const [file, text] of generated) {
     const current = await readOrUndefined(file)
@@ -202,7 +224,7 @@ async function main () {
     await unlink(file)
     console.log(`gen-types: removed ${rel(file)}`)
   }
-  console.log(`gen-types: ${generated.size} file(s) in ${rel(OUT_DIR)}, ${written} updated, ${stale.length} removed.`)
+  console.log(`gen-types: ${generated.size} file(s) in ${outDirs}, ${written} updated, ${stale.length} removed.`)
   return 0
 }
 

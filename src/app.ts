@@ -3,8 +3,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createAuth, requestSerializer, type Auth } from './auth/index.js'
 import type { Config } from './config.js'
+import { cnrApi } from './cnr/index.js'
 import { health } from './health.js'
 import { ociApi, ociErrorHandler } from './oci/index.js'
+import { packagesApi } from './packages/index.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import type { StorageDriver } from './storage/driver.js'
 import { createDriver } from './storage/factory.js'
@@ -51,6 +53,8 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
   await auth.bootstrap(app.log)
   app.decorate('auth', auth)
   await app.register(ociApi, { prefix: '/v2', registry, config, auth })
+  await app.register(cnrApi, { registry, config })
+  await app.register(packagesApi, { prefix: '/packages', registry, config })
   app.addHook('onClose', async () => { await store.close() })
   return app
 }

@@ -63,5 +63,25 @@ export const paths = {
   authPoliciesPrefix: 'auth/policies/',
   authPolicyFromKey: (key: string): string => key.slice('auth/policies/'.length),
   authVisibility: (name: string): string => `auth/visibility/${name}`,
-  authSigningKey: 'auth/signing-key'
+  authSigningKey: 'auth/signing-key',
+
+  // ---- CNR/APPR facade (src/cnr) --------------------------------------------------------------------------
+  // A CNR package `<ns>/<name>` is the OCI repository of that name; these records index and annotate it.
+  //   cnr/packages/<ns>/<name>                 package summary for list pages: {name, createdAt, releases}
+  //   cnr/channels/<ns>/<name>                 channel membership: {channels: {<channel>: {current, releases}}}
+  //   cnr/locks/<ns>/<name>                    lease that serialises the writes to one package
+  //   cnr/deleted/<ns>/<name>/<tag>/<type>     a deleted release and media type: {digest, deletedAt}
+  //   cnr/search/<gram hex>/<ns>/<name>        search postings: the name contains this 1-, 2- or 3-gram
+  //   cnr/blobs/<ns>/<name>/<cnr hex>          CNR digest (sha256 of the gunzipped tar) -> OCI layer digest
+  //   cnr/digests/<alg>/<hex>                  CNR digest of an OCI blob, computed once
+  cnrPackage: (name: string): string => `cnr/packages/${name}`,
+  cnrPackagesPrefix: 'cnr/packages/',
+  cnrChannels: (name: string): string => `cnr/channels/${name}`,
+  cnrLock: (name: string): string => `cnr/locks/${name}`,
+  cnrDeleted: (name: string, tag: string, mediaType: string): string => `cnr/deleted/${name}/${tag}/${mediaType}`,
+  cnrDeletedPrefix: (name: string): string => `cnr/deleted/${name}/`,
+  cnrSearchPosting: (gramHex: string, name: string): string => `cnr/search/${gramHex}/${name}`,
+  cnrSearchPrefix: (gramHex: string): string => `cnr/search/${gramHex}/`,
+  cnrBlob: (name: string, cnrHex: string): string => `cnr/blobs/${name}/${cnrHex}`,
+  cnrDigest: (digest: string): string => `cnr/digests/${digestPath(digest)}`
 } as const

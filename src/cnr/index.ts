@@ -1,0 +1,126 @@
+// The CNR/APPR app-registry API, served below /cnr (what appr and cnr clients use) and below / (what
+// CNR-era curl scripts use): /version and /api/v1/... in both places. Each mount is an encapsulated scope
+// with its own body parser (any body is read as bytes and then as JSON, whatever its Content-Type), its
+// own error and not-found handlers (always the CNR error body), and CORS as APPR had it.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config.js'
+import type { Registry } from '../registry/index.js'
+import { CnrError, cnrErrorHandler } from './errors.js'
+import { API_VERSION } from './media-types.js'
+import { cnrObserver } from './observer.js'
+import { buildOpenApi } from './openapi.js'
+import { routes, type CnrContext, type Method } from './routes.js'
+import { createCnrService, type CnrService } from './service.js'
+
+export interface CnrPluginOptions {
+  registry: Registry
+  config: Config
+}
+
+/** Push bodies carry the tarball base64-encoded inside JSON. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024
+
+const ALL_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+
+const version = { 'appr-api': API_VERSION, 'cnr-api': API_VERSION }
+
+interface ScopeOptions {
+  service: CnrService
+  config: Config
+  openapi: string
+}
+
+/** Body parsing, CORS and error rendering for one mount (and its 404s, unless it is mounted at /). */
+async function cnrScope (app: FastifyInstance, { notFound = true } = {}): Promise<void> {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_request, body, done) => { done(null, body) })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('Access-Control-Allow-Origin', '*')
+    return payload
+  })
+  app.setErrorHandler(cnrErrorHandler)
+  if (!notFound) return
+  app.setNotFoundHandler(async (request, reply) => {
+    await cnrErrorHandler(new CnrError('resource-not-found', `no CNR endpoint matches ${request.method} ${request.url}`, { path: request.url }), request, reply)
+  })
+}
+
+/** Both spellings of a path: with and without a trailing slash. */
+const spellings = (path: string): string[] => [path, `${path}/`]
+
+/** The /api/v1 routes of one mount. */
+async function apiV1 (app: FastifyInstance, { service, config, openapi }: ScopeOptions): Promise<void> {
+  await cnrScope(app)
+  const root = app.prefix
+  const methodsByPath = new Map<string, Set<Method>>()
+  for (const route of routes) {
+    methodsByPath.set(route.path, (methodsByPath.get(route.path) ?? new Set()).add(route.method))
+    for (const url of spellings(route.path)) {
+      app.route({
+        method: route.method,
+        url,
+        handler: async (request, reply) => {
+          const c: CnrContext = { service, config, request, reply, p: request.params as Record<string, string>, root }
+          return await route.handler(c)
+        }
+      })
+    }
+  }
+  // A known path with a method it does not serve: 405 with Allow, as APPR answered (in HTML).
+  for (const [path, methods] of methodsByPath) {
+    const allow = [...methods].join(', ')
+    const others = ALL_METHODS.filter(m => !methods.has(m as Method))
+    for (const url of spellings(path)) {
+      app.route({
+        method: others,
+        url,
+        handler: async request => {
+          throw new CnrError('method-not-allowed', `${request.method} is not allowed on ${request.url} (allowed: ${allow})`, { allow }, { Allow: allow })
+        }
+      })
+    }
+  }
+  for (const url of spellings('/openapi.json')) {
+    app.get(url, async (_request, reply) => await reply.type('application/json').send(openapi))
+  }
+}
+
+/** GET /version, in the scope it is registered in. */
+function versionRoute (app: FastifyInstance): void {
+  for (const url of spellings('/version')) app.get(url, async () => version)
+}
+
+async function cnrPlugin (app: FastifyInstance, { registry, config }: CnrPluginOptions): Promise<void> {
+  const service = createCnrService(registry)
+  const openapi = JSON.stringify(buildOpenApi(routes))
+  await app.register(cnrObserver, { service }) // fp-wrapped as well: its hook lands on the root
+  // Below /cnr: one scope, whose not-found handler also answers unknown /cnr/... paths.
+  await app.register(async cnr => {
+    await cnrScope(cnr)
+    versionRoute(cnr)
+    await cnr.register(apiV1, { prefix: '/api/v1', service, config, openapi })
+  }, { prefix: '/cnr' })
+  // Below /: the same API, and /version in a scope of its own (the root's 404 stays the root's).
+  await app.register(apiV1, { prefix: '/api/v1', service, config, openapi })
+  await app.register(async root => {
+    await cnrScope(root, { notFound: false })
+    versionRoute(root)
+  })
+}
+
+/**
+ * Not encapsulated itself (fastify-plugin), so that the /v2 write observer hooks the root; each mount
+ * below is an encapsulated scope of its own.
+ */
+export const cnrApi = fp(cnrPlugin, { fastify: '5.x', name: 'berth-cnr' })
+
+/**
+ * True for the paths the CNR API answers (for app-level handlers, such as Fastify's frameworkErrors for
+ * malformed URLs, that must answer in the dialect of the surface a request was meant for).
+ */
+export function isCnrPath (url: string): boolean {
+  return /^\/(?:cnr(?:[/?]|$)|api\/v1(?:[/?]|$)|version(?:[/?]|$))/.test(url)
+}
+
+export { cnrErrorHandler }

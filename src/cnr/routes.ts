@@ -1,0 +1,301 @@
+// The CNR/APPR route table, as data: each route's method, path (below the API root, /cnr/api/v1 or
+// /api/v1), handler, and what the OpenAPI description says about it. index.ts registers these routes and
+// openapi.ts describes them, so the two cannot disagree.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config.js'
+import type { LoginRequest, SignupRequest, Token } from '../types/generated/cnr/index.js'
+import { invalidUsage } from './errors.js'
+import { mergedParams, nextLink, sendJson, sendRaw, stringParam } from './http.js'
+import { DEFAULT_MEDIA_TYPE } from './media-types.js'
+import { packageName, type CnrService } from './service.js'
+
+export interface CnrContext {
+  service: CnrService
+  config: Config
+  request: FastifyRequest
+  reply: FastifyReply
+  /** Path parameters. */
+  p: Record<string, string>
+  /** The path of the API root the request came in under (/cnr/api/v1 or /api/v1). */
+  root: string
+}
+
+export type Method = 'GET' | 'POST' | 'DELETE'
+
+export interface Parameter {
+  name: string
+  description: string
+  required?: boolean
+}
+
+export interface CnrRoute {
+  method: Method
+  path: string
+  operationId: string
+  summary: string
+  query?: Parameter[]
+  /** Title of the request body schema (schemas/cnr). */
+  body?: string
+  /** Status -> title of the response schema, or a binary media type. */
+  responses: Record<number, string | { binary: string }>
+  handler: (c: CnrContext) => Promise<unknown>
+}
+
+const name = (c: CnrContext): string => packageName(c.p.namespace ?? '', c.p.package ?? '')
+
+function pageParams (c: CnrContext, params: Record<string, unknown>): { limit: number, last?: string } {
+  const n = stringParam(params, 'n')
+  const { pageSize } = c.config
+  let limit = pageSize.default
+  if (n !== undefined && n !== '') {
+    const value = Number(n)
+    if (!Number.isInteger(value) || value < 1) throw invalidUsage(`n must be a positive integer (got '${n}')`, { n })
+    limit = Math.min(value, pageSize.max)
+  }
+  return { limit, last: stringParam(params, 'last') || undefined }
+}
+
+function withNext<T> (c: CnrContext, path: string, page: { items: T[], truncated: boolean }, last: string | undefined,
+  params: Record<string, string | number | undefined>): T[] {
+  if (page.truncated && last !== undefined) c.reply.header('Link', nextLink(`${c.root}${path}`, { ...params, last }))
+  return page.items
+}
+
+const paging: Parameter[] = [
+  { name: 'n', description: 'Page size (default 1000, at most 10000). A `Link: <...>; rel="next"` header points at the next page.' },
+  { name: 'last', description: 'The last package name of the previous page.' }
+]
+
+async function pull (c: CnrContext, json: boolean): Promise<unknown> {
+  const download = await c.service.pull(name(c), c.p.release ?? '', c.p.media_type ?? '')
+  return json ? await sendJson(c.reply, download) : await sendRaw(c.reply, download)
+}
+
+async function pullBlob (c: CnrContext, json: boolean): Promise<unknown> {
+  const download = await c.service.pullBlob(name(c), c.p.digest ?? '')
+  return json ? await sendJson(c.reply, download) : await sendRaw(c.reply, download)
+}
+
+const isJsonFormat = (c: CnrContext): boolean => stringParam(mergedParams(c.request), 'format') === 'json'
+
+/** Tokens are `basic <base64(user:password)>`, replayed verbatim by clients; any token is accepted for now. */
+function token (body: unknown, kind: 'login' | 'signup'): Token {
+  const user = (body as Partial<LoginRequest | SignupRequest> | undefined)?.user
+  const username = user?.username
+  const password = user?.password
+  if (typeof username !== 'string' || username === '' || typeof password !== 'string' || password === '') {
+    throw invalidUsage('user.username and user.password are required', { user: username ?? null })
+  }
+  if (kind === 'signup') {
+    const confirmation = (user as SignupRequest['user']).password_confirmation
+    if (confirmation !== undefined && confirmation !== password) throw invalidUsage('password and password_confirmation differ', { user: username })
+  }
+  return { token: `basic ${Buffer.from(`${username}:${password}`).toString('base64')}` }
+}
+
+const PACKAGE = '/packages/:namespace/:package'
+const RELEASE = `${PACKAGE}/:release/:media_type`
+
+export const routes: CnrRoute[] = [
+  {
+    method: 'GET',
+    path: '/packages',
+    operationId: 'listPackages',
+    summary: 'List packages that have releases, in name order, with their releases (highest first), default release and its media types.',
+    query: [
+      { name: 'namespace', description: 'Only packages of this namespace.' },
+      { name: 'query', description: 'Only packages whose name contains this text (case-insensitive).' },
+      { name: 'media_type', description: 'Only releases of this media type.' },
+      ...paging
+    ],
+    responses: { 200: 'PackageSummary[]' },
+    handler: async c => {
+      const params = mergedParams(c.request)
+      const filters = {
+        namespace: stringParam(params, 'namespace') || undefined,
+        query: stringParam(params, 'query') || undefined,
+        mediaType: stringParam(params, 'media_type') || undefined
+      }
+      const { limit, last } = pageParams(c, params)
+      const page = await c.service.list({ ...filters, limit, last })
+      return withNext(c, '/packages', page, page.items.at(-1)?.name,
+        { namespace: filters.namespace, query: filters.query, media_type: filters.mediaType, n: limit })
+    }
+  },
+  {
+    method: 'GET',
+    path: '/packages/search',
+    operationId: 'searchPackages',
+    summary: 'Names of the packages whose `<namespace>/<name>` contains q: a plain, case-insensitive substring match.',
+    query: [{ name: 'q', description: 'Text to look for (no regular expressions).' }, ...paging],
+    responses: { 200: 'string[]' },
+    handler: async c => {
+      const params = mergedParams(c.request)
+      const q = stringParam(params, 'q') ?? ''
+      const { limit, last } = pageParams(c, params)
+      const page = await c.service.list({ query: q === '' ? undefined : q, limit, last })
+      const names = { items: page.items.map(s => s.name), truncated: page.truncated }
+      return withNext(c, '/packages/search', names, names.items.at(-1), { q, n: limit })
+    }
+  },
+  {
+    method: 'POST',
+    path: PACKAGE,
+    operationId: 'pushPackage',
+    summary: 'Push a release of a package. Fields may come as JSON (whatever the Content-Type), form fields or query parameters.',
+    query: [{ name: 'force', description: 'Replace an existing release and media type when "true".' }],
+    body: 'PushRequest',
+    responses: { 200: 'PushResult', 400: 'CnrError', 409: 'CnrError', 422: 'CnrError' },
+    handler: async c => {
+      const params = mergedParams(c.request)
+      const pkg = name(c)
+      const release = stringParam(params, 'release')
+      const blob = params.blob
+      if (release === undefined || release === '') throw invalidUsage('Missing release: the push needs a "release" field', { package: pkg })
+      if (blob === undefined || blob === null || blob === '') throw invalidUsage('Missing blob: the push needs a "blob" field (the tarball, base64)', { package: pkg })
+      if (typeof blob !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(blob)) {
+        throw invalidUsage('blob must be a base64 string', { package: pkg, parameter: 'blob' })
+      }
+      return await c.service.push(pkg, {
+        blob: Buffer.from(blob, 'base64'),
+        release,
+        mediaType: stringParam(params, 'media_type') ?? DEFAULT_MEDIA_TYPE,
+        force: params.force === 'true',
+        metadata: params.metadata ?? null
+      })
+    }
+  },
+  {
+    method: 'GET',
+    path: PACKAGE,
+    operationId: 'showPackage',
+    summary: 'Every release and media type of a package, highest release first.',
+    query: [{ name: 'media_type', description: 'Only this media type.' }],
+    responses: { 200: 'ReleaseManifest[]', 404: 'CnrError' },
+    handler: async c => await c.service.showPackage(name(c), stringParam(mergedParams(c.request), 'media_type') || undefined)
+  },
+  {
+    method: 'GET',
+    path: `${PACKAGE}/channels`,
+    operationId: 'listChannels',
+    summary: 'The channels of a package.',
+    responses: { 200: 'Channel[]', 404: 'CnrError' },
+    handler: async c => await c.service.listChannels(name(c))
+  },
+  {
+    method: 'GET',
+    path: `${PACKAGE}/deleted`,
+    operationId: 'listDeletedReleases',
+    summary: 'Releases and media types deleted from a package, with the CNR digest they had and when they were deleted.',
+    responses: { 200: 'DeletedRelease[]', 404: 'CnrError' },
+    handler: async c => await c.service.deletedReleases(name(c))
+  },
+  {
+    method: 'GET',
+    path: `${PACKAGE}/:release`,
+    operationId: 'showRelease',
+    summary: 'The media types of one exact release.',
+    responses: { 200: 'ReleaseManifest[]', 404: 'CnrError' },
+    handler: async c => await c.service.showRelease(name(c), c.p.release ?? '')
+  },
+  {
+    method: 'GET',
+    path: RELEASE,
+    operationId: 'showManifest',
+    summary: 'One release and media type. The release is a query: `default`, a version, or a range such as `>=1.0,<2`; media type `-` means the only one.',
+    responses: { 200: 'ReleaseManifest', 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
+    handler: async c => await c.service.showManifest(name(c), c.p.release ?? '', c.p.media_type ?? '')
+  },
+  {
+    method: 'DELETE',
+    path: RELEASE,
+    operationId: 'deleteRelease',
+    summary: 'Delete one exact release and media type. The deletion is recorded (see listDeletedReleases); a release with no media type left leaves its channels.',
+    responses: { 200: 'DeleteReleaseResult', 404: 'CnrError' },
+    handler: async c => await c.service.deleteRelease(name(c), c.p.release ?? '', c.p.media_type ?? '')
+  },
+  {
+    method: 'GET',
+    path: `${RELEASE}/pull`,
+    operationId: 'pullPackage',
+    summary: 'The tarball of a release query and media type (application/x-gzip), or the pull JSON with format=json.',
+    query: [{ name: 'format', description: '`json` for {package, blob (base64), release, media_type, filename}.' }],
+    responses: { 200: { binary: 'application/x-gzip' }, 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
+    handler: async c => await pull(c, isJsonFormat(c))
+  },
+  {
+    method: 'GET',
+    path: `${RELEASE}/pull/json`,
+    operationId: 'pullPackageJson',
+    summary: 'The pull JSON of a release query and media type.',
+    responses: { 200: 'PullJson', 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
+    handler: async c => await pull(c, true)
+  },
+  {
+    method: 'GET',
+    path: `${PACKAGE}/blobs/sha256/:digest`,
+    operationId: 'pullBlob',
+    summary: 'A tarball of the package by its CNR digest (sha256 of the uncompressed tar) or its OCI digest, raw or with format=json.',
+    query: [{ name: 'format', description: '`json` for {package, blob (base64), release (the digest), filename}.' }],
+    responses: { 200: { binary: 'application/x-gzip' }, 404: 'CnrError' },
+    handler: async c => await pullBlob(c, isJsonFormat(c))
+  },
+  {
+    method: 'GET',
+    path: `${PACKAGE}/blobs/sha256/:digest/json`,
+    operationId: 'pullBlobJson',
+    summary: 'The blob JSON of a tarball by digest.',
+    responses: { 200: 'BlobJson', 404: 'CnrError' },
+    handler: async c => await pullBlob(c, true)
+  },
+  {
+    method: 'GET',
+    path: `${PACKAGE}/channels/:channel`,
+    operationId: 'showChannel',
+    summary: 'One channel.',
+    responses: { 200: 'Channel', 404: 'CnrError' },
+    handler: async c => await c.service.showChannel(name(c), c.p.channel ?? '')
+  },
+  {
+    method: 'POST',
+    path: `${PACKAGE}/channels/:channel/:release`,
+    operationId: 'addChannelRelease',
+    summary: 'Add an exact release to a channel (created when absent) and make it current. The channel is also the OCI tag <channel>.',
+    responses: { 200: 'Channel', 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
+    handler: async c => await c.service.addChannelRelease(name(c), c.p.channel ?? '', c.p.release ?? '')
+  },
+  {
+    method: 'DELETE',
+    path: `${PACKAGE}/channels/:channel/:release`,
+    operationId: 'deleteChannelRelease',
+    summary: 'Remove a release from a channel; the channel moves to its highest remaining release, or is deleted when none is left.',
+    responses: { 200: 'DeleteChannelReleaseResult', 404: 'CnrError' },
+    handler: async c => await c.service.deleteChannelRelease(name(c), c.p.channel ?? '', c.p.release ?? '')
+  },
+  {
+    method: 'DELETE',
+    path: `${PACKAGE}/channels/:channel`,
+    operationId: 'deleteChannel',
+    summary: 'Delete a channel (and its OCI tag).',
+    responses: { 200: 'DeleteChannelResult', 404: 'CnrError' },
+    handler: async c => await c.service.deleteChannel(name(c), c.p.channel ?? '')
+  },
+  {
+    method: 'POST',
+    path: '/users/login',
+    operationId: 'login',
+    summary: 'Log in: returns a token the client sends back verbatim in Authorization. Any credentials are accepted until authentication lands.',
+    body: 'LoginRequest',
+    responses: { 200: 'Token', 400: 'CnrError' },
+    handler: async c => token(mergedParams(c.request), 'login')
+  },
+  {
+    method: 'POST',
+    path: '/users',
+    operationId: 'signup',
+    summary: 'Sign up: returns a token, as login does.',
+    body: 'SignupRequest',
+    responses: { 200: 'Token', 400: 'CnrError' },
+    handler: async c => token(mergedParams(c.request), 'signup')
+  }
+]

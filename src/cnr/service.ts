@@ -1,0 +1,506 @@
+// The CNR/APPR model over the OCI store (see mapping.ts for the mapping). HTTP-free: handlers parse
+// requests and call these methods, which return the contract's bodies or throw CnrError.
+import { Readable } from 'node:stream'
+import { LRUCache } from 'lru-cache'
+import { RegistryError } from '../errors/registry-error.js'
+import { ensureBlob } from '../registry/artifacts.js'
+import { digestOf } from '../registry/digest.js'
+import type { Registry } from '../registry/index.js'
+import { isValidName, isValidTag } from '../registry/reference.js'
+import type { TagRecord } from '../registry/tags.js'
+import { encodeRecord, readRecord, writeRecord } from '../registry/records.js'
+import { paths } from '../storage/paths.js'
+import type {
+  Channel, DeleteChannelReleaseResult, DeleteChannelResult, DeleteReleaseResult, DeletedRelease, PackageSummary, ReleaseManifest
+} from '../types/generated/cnr/index.js'
+import { mapLimit } from '../util/map-limit.js'
+import { createChannelStore, type ChannelChange, type ChannelState } from './channels.js'
+import {
+  CnrError, channelNotFound, invalidRelease, invalidUsage, packageNotFound, releaseNotFound
+} from './errors.js'
+import { helmConfig, parseChartYaml } from './helm.js'
+import {
+  type PackageEntry, buildPackageManifest, buildReleaseIndex, classifyManifest, isImageManifest, isIndex, parseDocument
+} from './mapping.js'
+import {
+  EmptyConfig, Helm, OciTypes, cnrContentMediaType, cnrManifestMediaType, isShortMediaType, packageFilename
+} from './media-types.js'
+import { createPackageIndex, type PackageRecord } from './package-index.js'
+import { createRecords } from './records.js'
+import {
+  isRelease, looksLikeVersion, parseReleaseQuery, releaseToTag, selectReleases, sortReleasesDesc, tagToRelease
+} from './semver.js'
+import { TarballError, cnrDigestOf, inspectTarball } from './tarball.js'
+import { naiveIsoFromRfc3339, naiveIsoTime } from './time.js'
+
+/** A release as stored: the tag, what it points at, and its package entries (undefined: not a package). */
+export interface Release {
+  release: string
+  tag: string
+  ref: TagRecord
+  entries?: PackageEntry[]
+}
+
+export interface PushInput {
+  blob: Buffer
+  release: string
+  mediaType: string
+  force: boolean
+  metadata: unknown
+}
+
+/** The tarball of a release (or a blob) to stream, with what a pull response says about it. */
+export interface Download {
+  pkg: string
+  release: string
+  mediaType?: string
+  filename: string
+  size: number
+  open: () => Promise<Readable>
+}
+
+interface BlobLink {
+  digest: string
+  size: number
+}
+
+interface Tombstone {
+  package: string
+  release: string
+  media_type: string
+  digest: string
+  deleted_at: string
+}
+
+/** `<namespace>/<package>`, checked against the OCI repository grammar (the package is that repository). */
+export function packageName (namespace: string, pkg: string): string {
+  const name = `${namespace}/${pkg}`
+  if (namespace.includes('/') || pkg.includes('/') || !isValidName(name)) {
+    throw invalidUsage(`invalid package name '${name}': namespace and name must be lowercase letters and digits, ` +
+      'optionally separated by ".", "_", "__" or "-" (at most 255 characters in all)', { package: name })
+  }
+  return name
+}
+
+export function createCnrService (registry: Registry) {
+  const { driver, tags, manifests, blobs } = registry
+  const records = createRecords(driver)
+  const index = createPackageIndex(driver, records)
+  const channels = createChannelStore(records)
+  // Both are functions of content addressed by digest, so they never go stale.
+  const entriesCache = new LRUCache<string, PackageEntry[] | false>({ max: 20_000 })
+  const cnrDigests = new LRUCache<string, string>({ max: 100_000 })
+
+  // ---------------------------------------------------------------------------------------------------
+  // Reading the OCI store
+
+  async function readDocument (ref: { digest: string, mediaType: string, size: number }) {
+    return parseDocument((await manifests.read(ref)).bytes)
+  }
+
+  async function entriesOf (ref: TagRecord): Promise<PackageEntry[] | undefined> {
+    const cached = entriesCache.get(ref.digest)
+    if (cached !== undefined) return cached === false ? undefined : cached
+    const doc = await readDocument(ref)
+    const entries: PackageEntry[] = []
+    if (isIndex(ref.mediaType)) {
+      for (const child of doc.manifests ?? []) {
+        if (!isImageManifest(child.mediaType)) continue
+        const entry = classifyManifest(child, await readDocument(child))
+        if (entry !== undefined && !entries.some(e => e.mediaType === entry.mediaType)) entries.push(entry)
+      }
+    } else if (isImageManifest(ref.mediaType)) {
+      const entry = classifyManifest({ mediaType: ref.mediaType, digest: ref.digest, size: ref.size }, doc)
+      if (entry !== undefined) entries.push(entry)
+    }
+    entriesCache.set(ref.digest, entries.length > 0 ? entries : false)
+    return entries.length > 0 ? entries : undefined
+  }
+
+  async function readRelease (name: string, release: string): Promise<Release | undefined> {
+    const tag = releaseToTag(release)
+    const ref = await tags.get(name, tag)
+    if (ref === undefined) return undefined
+    return { release, tag, ref, entries: await entriesOf(ref) }
+  }
+
+  /** Every tag of the repository that names a release (one prefix listing, keys only). */
+  async function releaseNames (name: string): Promise<string[]> {
+    const releases: string[] = []
+    let last: string | undefined
+    for (;;) {
+      const page = await tags.list(name, { limit: 1000, last })
+      for (const tag of page.items) {
+        const release = tagToRelease(tag)
+        if (release !== undefined) releases.push(release)
+      }
+      if (!page.truncated || page.items.length === 0) return releases
+      last = page.items.at(-1)
+    }
+  }
+
+  /** Releases that hold packages, highest first. */
+  async function packageReleases (name: string, names?: string[]): Promise<Release[]> {
+    const found = await mapLimit(sortReleasesDesc(names ?? await releaseNames(name)), 8, async r => await readRelease(name, r))
+    return found.filter((r): r is Release & { entries: PackageEntry[] } => r?.entries !== undefined)
+  }
+
+  async function assertPackageExists (name: string, releases?: string[]): Promise<void> {
+    if ((releases ?? await releaseNames(name)).length > 0) return
+    if (await index.get(name) === undefined) throw packageNotFound(name)
+  }
+
+  /** Resolves a release query (`default`, `1.0.1`, `>=1.0,<2`) to the best release that holds packages. */
+  async function resolve (name: string, query: string | undefined): Promise<Release & { entries: PackageEntry[] }> {
+    const releases = await releaseNames(name)
+    if (releases.length === 0) throw packageNotFound(name, query ?? null)
+    const parsed = parseReleaseQuery(query)
+    for (const candidate of selectReleases(releases, parsed)) {
+      const release = await readRelease(name, candidate)
+      if (release?.entries !== undefined) return release as Release & { entries: PackageEntry[] }
+    }
+    throw releaseNotFound(name, parsed.text)
+  }
+
+  /** The entry of a media type; `-` picks the only one. */
+  function pickEntry (name: string, release: Release & { entries: PackageEntry[] }, mediaType: string): PackageEntry {
+    if (mediaType === '-') {
+      if (release.entries.length === 1) return release.entries[0] as PackageEntry
+      const types = release.entries.map(e => e.mediaType)
+      throw invalidUsage(`media-type non specified: [${types.join(',')}]`, { package: name, release: release.release, media_types: types })
+    }
+    const entry = release.entries.find(e => e.mediaType === mediaType)
+    if (entry === undefined) throw packageNotFound(name, release.release, mediaType)
+    return entry
+  }
+
+  /** The CNR digest of an entry: recorded at push, or computed once from the stored blob and remembered. */
+  async function cnrDigestFor (name: string, entry: PackageEntry): Promise<string> {
+    if (entry.cnrDigest !== undefined) return entry.cnrDigest
+    const layer = entry.layer.digest
+    let digest = cnrDigests.get(layer) ?? (await readRecord<{ cnrDigest: string }>(driver, paths.cnrDigest(layer)))?.cnrDigest
+    if (digest === undefined) {
+      digest = await cnrDigestOf(async () => await blobs.open(name, layer))
+      await writeRecord(driver, paths.cnrDigest(layer), { cnrDigest: digest })
+      await writeRecord(driver, paths.cnrBlob(name, digest), { digest: layer, size: entry.layer.size } satisfies BlobLink)
+    }
+    cnrDigests.set(layer, digest)
+    return digest
+  }
+
+  async function manifestView (name: string, release: string, entry: PackageEntry): Promise<ReleaseManifest> {
+    return {
+      package: name,
+      release,
+      created_at: naiveIsoFromRfc3339(entry.createdAt) ?? null,
+      mediaType: cnrManifestMediaType(entry.mediaType),
+      metadata: entry.metadata,
+      content: { mediaType: cnrContentMediaType(entry.mediaType), size: entry.layer.size, digest: await cnrDigestFor(name, entry), urls: [] }
+    }
+  }
+
+  function download (name: string, release: string, entry: PackageEntry): Download {
+    return {
+      pkg: name,
+      release,
+      mediaType: entry.mediaType,
+      filename: packageFilename(name, release),
+      size: entry.layer.size,
+      open: async () => await blobs.open(name, entry.layer.digest)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Writing: every change to a package's tags happens under its lease.
+
+  /** Points the release's tag (and the channels whose current release it is) at an index of `entries`. */
+  async function writeRelease (name: string, release: string, entries: PackageEntry[]): Promise<void> {
+    const tag = releaseToTag(release)
+    if (entries.length === 0) {
+      await tags.delete(name, tag)
+      await moveChannelTags(name, await channels.removeRelease(name, release))
+    } else {
+      const bytes = buildReleaseIndex(name, release, entries)
+      const { digest } = await manifests.put(name, tag, bytes, OciTypes.index)
+      const record: TagRecord = { digest, mediaType: OciTypes.index, size: bytes.length }
+      for (const [channel, state] of Object.entries(await channels.all(name))) {
+        if (state.current === release) await tags.set(name, channel, record)
+      }
+    }
+    await index.setRelease(name, release, entries.map(e => e.mediaType))
+  }
+
+  /** Makes each changed channel's tag follow its current release (or go, with the channel). */
+  async function moveChannelTags (name: string, changes: ChannelChange[]): Promise<void> {
+    for (const { channel, state } of changes) {
+      const target = state === undefined ? undefined : await tags.get(name, releaseToTag(state.current))
+      if (target === undefined) await tags.delete(name, channel)
+      else await tags.set(name, channel, target)
+    }
+  }
+
+  function channelView (channel: string, state: ChannelState): Channel {
+    return { current: state.current, name: channel, releases: state.releases }
+  }
+
+  /** A channel name must be an OCI tag that no client could read as a version, so that tags never collide. */
+  function assertChannelName (name: string, channel: string): void {
+    if (!isValidTag(channel) || looksLikeVersion(channel)) {
+      throw invalidUsage(`invalid channel name '${channel}': a channel is an OCI tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) ` +
+        'and must not read as a release or version', { package: name, channel })
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+
+  const service = {
+    index,
+
+    async push (name: string, input: PushInput): Promise<{ status: 'ok' }> {
+      const { release, mediaType, force } = input
+      if (!isRelease(release)) throw invalidRelease(release, 'version', 'a release must be a SemVer 2.0 version such as 1.2.3')
+      if (mediaType === '-' || !isShortMediaType(mediaType)) {
+        throw invalidUsage(`invalid media_type '${mediaType}': use a short name such as helm or kpm`, { media_type: mediaType })
+      }
+      let tarball
+      try {
+        tarball = await inspectTarball(Readable.from([input.blob]))
+      } catch (err) {
+        if (err instanceof TarballError) {
+          throw new CnrError('invalid-parameters', `blob must be a gzip-compressed tar archive, base64-encoded: ${err.message}`, { parameter: 'blob' })
+        }
+        throw err
+      }
+      // Content-addressed blobs go in first, outside the lease: writing them twice does no harm.
+      const layer = await ensureBlob(registry, name, input.blob)
+      let config: { digest: string, size: number, name: string, description?: string } | undefined
+      if (mediaType === Helm.mediaType) {
+        const doc = helmConfig(parseChartYaml(tarball.chartYaml), release, name.split('/')[1] as string)
+        const stored = await ensureBlob(registry, name, Buffer.from(JSON.stringify(doc)))
+        config = { ...stored, name: doc.name as string, description: doc.description as string | undefined }
+      } else {
+        await ensureBlob(registry, name, EmptyConfig.bytes)
+      }
+      const bytes = buildPackageManifest({
+        pkg: name, release, mediaType, layer, cnrDigest: tarball.cnrDigest, config, metadata: input.metadata, created: new Date().toISOString()
+      })
+      const digest = digestOf('sha256', bytes)
+      await records.withPackageLock(name, async () => {
+        const current = await readRelease(name, release)
+        const exists = { package: name, release, media_type: mediaType }
+        if (current !== undefined && current.entries === undefined && !force) {
+          throw new CnrError('package-exists', `tag ${current.tag} of ${name} holds something that is not a package; push with force=true to replace it`, exists)
+        }
+        if (current?.entries?.some(e => e.mediaType === mediaType) === true && !force) {
+          throw new CnrError('package-exists', 'Package exists already', exists)
+        }
+        const tombstoneKey = paths.cnrDeleted(name, releaseToTag(release), mediaType)
+        const tombstone = await readRecord<Tombstone>(driver, tombstoneKey)
+        if (tombstone !== undefined && !force) {
+          throw new CnrError('package-exists', `release ${release} (${mediaType}) of ${name} was deleted at ${tombstone.deleted_at}; ` +
+            'releases are immutable: push with force=true to publish it again', { ...exists, deleted_at: tombstone.deleted_at })
+        }
+        await manifests.put(name, digest, bytes, OciTypes.manifest)
+        const entry = classifyManifest({ mediaType: OciTypes.manifest, digest, size: bytes.length }, parseDocument(bytes)) as PackageEntry
+        await writeRelease(name, release, [...(current?.entries ?? []).filter(e => e.mediaType !== mediaType), entry])
+        if (tombstone !== undefined) await driver.delete(tombstoneKey)
+      })
+      await writeRecord(driver, paths.cnrBlob(name, tarball.cnrDigest), { digest: layer.digest, size: layer.size } satisfies BlobLink)
+      await writeRecord(driver, paths.cnrDigest(layer.digest), { cnrDigest: tarball.cnrDigest })
+      return { status: 'ok' }
+    },
+
+    /** Every release and media type (endpoint 8), highest release first. */
+    async showPackage (name: string, mediaType?: string): Promise<ReleaseManifest[]> {
+      const names = await releaseNames(name)
+      await assertPackageExists(name, names)
+      const views: ReleaseManifest[] = []
+      for (const release of await packageReleases(name, names)) {
+        for (const entry of release.entries ?? []) {
+          if (mediaType === undefined || entry.mediaType === mediaType) views.push(await manifestView(name, release.release, entry))
+        }
+      }
+      return views
+    },
+
+    /** The media types of one exact release (endpoint 9). */
+    async showRelease (name: string, release: string): Promise<ReleaseManifest[]> {
+      const found = isRelease(release) ? await readRelease(name, release) : undefined
+      if (found?.entries === undefined) throw packageNotFound(name, release)
+      return await mapLimit(found.entries, 4, async e => await manifestView(name, release, e))
+    },
+
+    /** One release query and media type, with the channels whose current release it is (endpoint 10). */
+    async showManifest (name: string, query: string, mediaType: string): Promise<ReleaseManifest> {
+      const release = await resolve(name, query)
+      const entry = pickEntry(name, release, mediaType)
+      const view = await manifestView(name, release.release, entry)
+      const all = await channels.all(name)
+      view.channels = Object.keys(all).filter(c => all[c]?.current === release.release).sort()
+      return view
+    },
+
+    async pull (name: string, query: string, mediaType: string): Promise<Download> {
+      const release = await resolve(name, query)
+      return download(name, release.release, pickEntry(name, release, mediaType))
+    },
+
+    /** A tarball by CNR digest (or by its OCI digest), within one package. */
+    async pullBlob (name: string, hex: string): Promise<Download> {
+      const missing = () => packageNotFound(name, hex)
+      if (!/^[a-f0-9]{64}$/.test(hex)) throw missing()
+      let link = await readRecord<BlobLink>(driver, paths.cnrBlob(name, hex))
+      if (link === undefined) {
+        const digest = `sha256:${hex}`
+        if (!await blobs.exists(name, digest)) throw missing()
+        link = { digest, size: (await blobs.stat(name, digest)).size }
+      }
+      const { digest, size } = link
+      return {
+        pkg: name,
+        release: hex,
+        filename: packageFilename(name, hex.slice(0, 8)),
+        size,
+        open: async () => {
+          try {
+            return await blobs.open(name, digest)
+          } catch (err) {
+            if (err instanceof RegistryError) throw missing()
+            throw err
+          }
+        }
+      }
+    },
+
+    /** Deletes one exact release and media type (`-`: the only one); the release leaves its channels when it is gone. */
+    async deleteRelease (name: string, release: string, mediaType: string): Promise<DeleteReleaseResult> {
+      return await records.withPackageLock(name, async () => {
+        const found = isRelease(release) ? await readRelease(name, release) : undefined
+        if (found?.entries === undefined) throw packageNotFound(name, release, mediaType)
+        const entry = pickEntry(name, found as Release & { entries: PackageEntry[] }, mediaType)
+        const tombstone: Tombstone = {
+          package: name,
+          release,
+          media_type: entry.mediaType,
+          digest: await cnrDigestFor(name, entry),
+          deleted_at: naiveIsoTime(new Date())
+        }
+        await driver.write(paths.cnrDeleted(name, found.tag, entry.mediaType), encodeRecord(tombstone))
+        await writeRelease(name, release, found.entries.filter(e => e !== entry))
+        return { status: 'deleted', package: name, release }
+      })
+    },
+
+    /** Releases and media types deleted from a package, oldest first. */
+    async deletedReleases (name: string): Promise<DeletedRelease[]> {
+      const prefix = paths.cnrDeletedPrefix(name)
+      const keys: string[] = []
+      for (let startAfter: string | undefined; ;) {
+        const page = await driver.list(prefix, { limit: 1000, startAfter })
+        keys.push(...page.keys)
+        if (!page.truncated || page.keys.length === 0) break
+        startAfter = page.keys.at(-1)
+      }
+      if (keys.length === 0) await assertPackageExists(name)
+      const found = await mapLimit(keys, 8, async key => await readRecord<Tombstone>(driver, key))
+      return found.filter((t): t is Tombstone => t !== undefined).sort((a, b) => a.deleted_at.localeCompare(b.deleted_at))
+    },
+
+    async listChannels (name: string): Promise<Channel[]> {
+      await assertPackageExists(name)
+      return Object.entries(await channels.all(name)).map(([channel, state]) => ({ releases: state.releases, name: channel, current: state.current }))
+    },
+
+    async showChannel (name: string, channel: string): Promise<Channel> {
+      await assertPackageExists(name)
+      const state = (await channels.all(name))[channel]
+      if (state === undefined) throw channelNotFound(name, channel)
+      return channelView(channel, state)
+    },
+
+    /** Adds an exact, existing release to a channel (created when absent) and makes it the current one. */
+    async addChannelRelease (name: string, channel: string, release: string): Promise<Channel> {
+      assertChannelName(name, channel)
+      return await records.withPackageLock(name, async () => {
+        const releases = await releaseNames(name)
+        await assertPackageExists(name, releases)
+        if (!isRelease(release)) {
+          parseReleaseQuery(release) // 422 for what is not even a query; a query that is not one release is 404
+          throw releaseNotFound(name, release)
+        }
+        const found = await readRelease(name, release)
+        if (found?.entries === undefined) throw releaseNotFound(name, release)
+        const existing = await tags.get(name, channel)
+        if (existing !== undefined && (await channels.all(name))[channel] === undefined) {
+          throw new CnrError('package-exists', `tag '${channel}' of ${name} is in use and is not a channel; choose another channel name`, { package: name, channel })
+        }
+        const state = await channels.addRelease(name, channel, release)
+        await tags.set(name, channel, found.ref)
+        return channelView(channel, state)
+      })
+    },
+
+    async deleteChannelRelease (name: string, channel: string, release: string): Promise<DeleteChannelReleaseResult> {
+      return await records.withPackageLock(name, async () => {
+        await assertPackageExists(name)
+        if ((await channels.all(name))[channel] === undefined) throw channelNotFound(name, channel)
+        const found = isRelease(release) ? await readRelease(name, release) : undefined
+        if (found?.entries === undefined) throw packageNotFound(name, release)
+        await moveChannelTags(name, await channels.removeRelease(name, release, channel))
+        return { status: 'deleted', package: name, name: channel, release }
+      })
+    },
+
+    async deleteChannel (name: string, channel: string): Promise<DeleteChannelResult> {
+      return await records.withPackageLock(name, async () => {
+        await assertPackageExists(name)
+        if (!await channels.delete(name, channel)) throw channelNotFound(name, channel)
+        await tags.delete(name, channel)
+        return { channel, package: name, action: 'delete' }
+      })
+    },
+
+    /** A page of package summaries (endpoint 5). */
+    async list (query: { namespace?: string, query?: string, mediaType?: string, limit: number, last?: string }) {
+      const page = await index.list(query)
+      return { items: page.items.map(r => summaryView(r, query.mediaType)), truncated: page.truncated }
+    },
+
+    // -------------------------------------------------------------------------------------------------
+    // Keeping the index in step with writes made through /v2 (see observer.ts).
+
+    /** Re-reads the given tags of a repository that a /v2 request changed. */
+    async syncTags (name: string, changed: string[]): Promise<void> {
+      for (const tag of changed) {
+        const release = tagToRelease(tag)
+        if (release === undefined) continue
+        const found = await readRelease(name, release)
+        for (const entry of found?.entries ?? []) await cnrDigestFor(name, entry)
+        await index.setRelease(name, release, found?.entries?.map(e => e.mediaType) ?? [])
+      }
+    },
+
+    /** Re-reads every release of a repository (after a /v2 delete by digest, which may untag any of them). */
+    async syncAll (name: string): Promise<void> {
+      const releases: Record<string, string[]> = {}
+      for (const release of await packageReleases(name)) releases[release.release] = (release.entries ?? []).map(e => e.mediaType).sort()
+      await index.setReleases(name, releases)
+    }
+  }
+  return service
+}
+
+function summaryView (record: PackageRecord, mediaType: string | undefined): PackageSummary {
+  const releases = sortReleasesDesc(Object.keys(record.releases).filter(r => mediaType === undefined || record.releases[r]?.includes(mediaType)))
+  const latest = releases[0] as string
+  return {
+    releases,
+    default: latest,
+    manifests: mediaType === undefined ? record.releases[latest] ?? [] : [mediaType],
+    name: record.name,
+    visibility: 'public',
+    created_at: record.createdAt
+  }
+}
+
+export type CnrService = ReturnType<typeof createCnrService>

@@ -1,0 +1,83 @@
+// The package-repository API at /packages (the PNDA platform-package-repository API):
+//   GET    /packages?recency=n   [{name, latest_versions: [{version, file}]}], n versions each (default 1)
+//   GET    /packages/<file>      the file (200), or 404
+//   PUT    /packages/<file>      store the body as the file (200; `curl --upload-file`), or 400 for a bad name
+//   DELETE /packages/<file>      200, or 404
+// Bodies stream between the socket and the store. Errors are short text bodies, as that API's were.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config.js'
+import { RegistryError } from '../errors/registry-error.js'
+import type { Registry } from '../registry/index.js'
+import { PackageFileError, createPackageService } from './service.js'
+
+export interface PackagesPluginOptions {
+  registry: Registry
+  config: Config
+}
+
+function positiveInt (value: unknown, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback
+  const n = Number(value)
+  if (typeof value !== 'string' || !Number.isInteger(n) || n < 1) throw new PackageFileError(400, `${name} must be a positive integer`)
+  return n
+}
+
+async function packagesErrorHandler (err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (reply.sent || reply.raw.headersSent) {
+    request.raw.destroy()
+    return
+  }
+  let status = err instanceof PackageFileError
+    ? err.status
+    : (err as FastifyError).statusCode ?? (err instanceof RegistryError ? err.status : 500)
+  let message = err.message
+  if (err.name === 'StorageUnavailableError') {
+    status = 503
+    message = 'the storage backend is unavailable; retry later'
+  } else if (status >= 500) {
+    request.log.error({ err }, 'request failed')
+    message = 'internal error'
+  }
+  reply.removeHeader('Content-Length')
+  await reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`)
+}
+
+export async function packagesApi (app: FastifyInstance, { registry, config }: PackagesPluginOptions): Promise<void> {
+  const packages = createPackageService(registry)
+  // Uploads are read from request.raw as a stream: no body parser may consume them first.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+  app.setErrorHandler(packagesErrorHandler)
+  app.setNotFoundHandler(async (request, reply) => {
+    await packagesErrorHandler(new PackageFileError(404, '404 not found'), request, reply)
+  })
+
+  const list = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const query = request.query as Record<string, unknown>
+    const recency = positiveInt(query.recency, 'recency', 1)
+    const limit = Math.min(positiveInt(query.n, 'n', config.pageSize.default), config.pageSize.max)
+    const last = typeof query.last === 'string' && query.last !== '' ? query.last : undefined
+    const page = await packages.list(recency, limit, last)
+    if (page.truncated) {
+      const next = new URLSearchParams({ recency: String(recency), n: String(limit), last: page.items.at(-1)?.name ?? '' })
+      reply.header('Link', `</packages?${next.toString()}>; rel="next"`)
+    }
+    return page.items
+  }
+  app.get('/', list) // also answers /packages (Fastify's prefixTrailingSlash)
+
+  app.get('/:file', async (request, reply) => {
+    const { size, body } = await packages.get((request.params as { file: string }).file)
+    return await reply.type('application/gzip').header('Content-Length', size).send(body)
+  })
+
+  app.put('/:file', async (request, reply) => {
+    await packages.put((request.params as { file: string }).file, request.raw)
+    return await reply.code(200).send()
+  })
+
+  app.delete('/:file', async (request, reply) => {
+    await packages.delete((request.params as { file: string }).file)
+    return await reply.code(200).send()
+  })
+}
