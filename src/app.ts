@@ -3,7 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createAuth, requestSerializer, type Auth } from './auth/index.js'
 import type { Config } from './config.js'
-import { cnrApi } from './cnr/index.js'
+import { cnrApi, cnrErrorHandler, isCnrPath } from './cnr/index.js'
 import { health } from './health.js'
 import { ociApi, ociErrorHandler } from './oci/index.js'
 import { packagesApi } from './packages/index.js'
@@ -41,8 +41,14 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
     connectionTimeout: 0,
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
+    // CNR package and release names can be long; Fastify's default is 100 characters per path parameter.
+    maxParamLength: 512,
     // Malformed URLs (bad percent-encoding) fail before routing; answer them in the API's dialect too.
     frameworkErrors: (err, request, reply) => {
+      if (isCnrPath(request.url)) {
+        void cnrErrorHandler(err, request, reply)
+        return
+      }
       reply.header('Docker-Distribution-API-Version', 'registry/2.0')
       void ociErrorHandler(err, request, reply)
     }
