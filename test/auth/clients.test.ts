@@ -33,6 +33,7 @@ async function exec (tool: Tool, args: string[], { cwd, home, stdin }: { cwd: st
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString('latin1') })
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stdin.on('error', () => {}) // a client that fails before reading stdin closes it: EPIPE is not the failure
   child.stdin.end(stdin ?? '')
   const code = await new Promise<number | null>(resolve => child.once('close', resolve))
   return { code, stdout, stderr }

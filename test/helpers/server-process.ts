@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createServer } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { createInterface } from 'node:readline'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
@@ -30,15 +31,29 @@ export async function freePort (): Promise<number> {
   })
 }
 
-/** Starts Berth; its data lives in a temporary directory of its own unless BERTH_DATA_DIR is given. */
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
+/**
+ * Starts Berth; its data lives in a temporary directory of its own unless BERTH_DATA_DIR is given. Berth
+ * binds port 0 and the port is read from its "Server listening at" log line: choosing a free port up front
+ * races with parallel test files, where another test's server can answer the readiness probe. Log lines at
+ * or above LOG_LEVEL (default warn) are passed through.
+ */
 export async function startServer (t: Test, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const port = await freePort()
   const dataDir = env.BERTH_DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'))
+  const wanted = env.LOG_LEVEL ?? 'warn'
+  const threshold = LEVELS[wanted] ?? LEVELS.warn as number
   const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', BERTH_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'inherit', 'inherit']
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      BERTH_DATA_DIR: dataDir,
+      ...env,
+      PORT: env.PORT ?? '0',
+      LOG_LEVEL: threshold > (LEVELS.info as number) ? 'info' : wanted // info carries the listening line
+    },
+    stdio: ['ignore', 'pipe', 'inherit']
   })
-  const url = `http://127.0.0.1:${port}`
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise(resolve => child.once('exit', resolve))
@@ -49,14 +64,25 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
     await stop()
     if (env.BERTH_DATA_DIR === undefined) rmSync(dataDir, { recursive: true, force: true })
   })
-  for (let i = 0; i < 150; i++) {
-    if (child.exitCode !== null) throw new Error(`berth exited with ${child.exitCode} before it was ready`)
-    try {
-      const probe = await fetch(`${url}/v2/`)
-      // 401: the server is up with authentication on (GET /v2/ then wants credentials).
-      if (probe.ok || probe.status === 401) return { host: `127.0.0.1:${port}`, url, child, stop }
-    } catch {}
-    await sleep(100)
-  }
-  throw new Error('berth did not become ready within 15 s')
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('berth did not start listening within 15 s')) }, 15_000)
+    child.once('exit', code => { clearTimeout(timer); reject(new Error(`berth exited with ${String(code)} before it was listening`)) })
+    createInterface({ input: child.stdout as Readable }).on('line', line => {
+      let entry: { level?: number, msg?: string }
+      try {
+        entry = JSON.parse(line) as { level?: number, msg?: string }
+      } catch {
+        process.stdout.write(`${line}\n`)
+        return
+      }
+      const listening = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(entry.msg ?? '')
+      if (listening !== null) {
+        clearTimeout(timer)
+        resolve(Number(listening[1]))
+      }
+      if ((entry.level ?? 0) >= threshold) process.stdout.write(`${line}\n`)
+    })
+  })
+  const url = `http://127.0.0.1:${port}`
+  return { host: `127.0.0.1:${port}`, url, child, stop }
 }
