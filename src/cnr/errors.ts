@@ -2,6 +2,7 @@
 // CNR service throws, and the scope's error handler, which renders every error as the top-level
 // {"code","message","details"} body with the code's status. Never HTML, never a stack trace.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { AuthError, authErrorView } from '../auth/index.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { CnrError as CnrErrorBody } from '../types/generated/cnr/index.js'
 
@@ -16,8 +17,10 @@ export const CNR_CODES = {
   'method-not-allowed': 405,
   'package-exists': 409,
   'resource-in-use': 409,
+  'user-exists': 409,
   'invalid-release': 422,
   'invalid-parameters': 422,
+  'too-many-requests': 429,
   'internal-error': 500,
   unsupported: 501,
   unavailable: 503
@@ -74,6 +77,14 @@ export async function cnrErrorHandler (err: FastifyError | Error, request: Fasti
 
 function toCnrError (err: FastifyError | Error, request: FastifyRequest): CnrError {
   if (err instanceof CnrError) return err
+  if (err instanceof AuthError) {
+    // Denials in APPR's words: unauthorized-access 401, forbidden 403 (and Berth's too-many-requests 429,
+    // user-exists 409). No Bearer challenge: appr and helm-cnr clients replay their login token instead.
+    const view = authErrorView(err)
+    const detail = err.options.detail
+    const details = detail !== null && typeof detail === 'object' && !Array.isArray(detail) ? detail as Record<string, unknown> : {}
+    return new CnrError(view.cnrCode, view.message, details, view.headers, view.status)
+  }
   if (err instanceof RegistryError && err.status < 500) {
     // A registry rule the CNR service did not translate (a digest or name grammar, say): still a client error.
     return new CnrError(err.status === 404 ? 'resource-not-found' : 'invalid-usage', err.message, { detail: err.detail }, {}, err.status)

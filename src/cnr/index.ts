@@ -4,6 +4,7 @@
 // own error and not-found handlers (always the CNR error body), and CORS as APPR had it.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Auth } from '../auth/index.js'
 import type { Config } from '../config.js'
 import type { Registry } from '../registry/index.js'
 import { CnrError, cnrErrorHandler } from './errors.js'
@@ -11,11 +12,13 @@ import { API_VERSION } from './media-types.js'
 import { cnrObserver } from './observer.js'
 import { buildOpenApi } from './openapi.js'
 import { routes, type CnrContext, type Method } from './routes.js'
-import { createCnrService, type CnrService } from './service.js'
+import { createCnrService, packageName, type CnrService } from './service.js'
 
 export interface CnrPluginOptions {
   registry: Registry
   config: Config
+  /** Who may do what; by default the app's `auth` decoration (buildApp). */
+  auth?: Auth
 }
 
 /** Push bodies carry the tarball base64-encoded inside JSON. */
@@ -27,6 +30,7 @@ const version = { 'appr-api': API_VERSION, 'cnr-api': API_VERSION }
 
 interface ScopeOptions {
   service: CnrService
+  auth: Auth
   config: Config
   openapi: string
 }
@@ -50,7 +54,7 @@ async function cnrScope (app: FastifyInstance, { notFound = true } = {}): Promis
 const spellings = (path: string): string[] => [path, `${path}/`]
 
 /** The /api/v1 routes of one mount. */
-async function apiV1 (app: FastifyInstance, { service, config, openapi }: ScopeOptions): Promise<void> {
+async function apiV1 (app: FastifyInstance, { service, auth, config, openapi }: ScopeOptions): Promise<void> {
   await cnrScope(app)
   const root = app.prefix
   const methodsByPath = new Map<string, Set<Method>>()
@@ -61,7 +65,9 @@ async function apiV1 (app: FastifyInstance, { service, config, openapi }: ScopeO
         method: route.method,
         url,
         handler: async (request, reply) => {
-          const c: CnrContext = { service, config, request, reply, p: request.params as Record<string, string>, root }
+          const c: CnrContext = { service, auth, config, request, reply, p: request.params as Record<string, string>, root }
+          // Authorization comes first: a caller who may not see a package learns nothing about it.
+          if (route.access !== undefined) await auth.requireAccess(request, packageName(c.p.namespace ?? '', c.p.package ?? ''), route.access)
           return await route.handler(c)
         }
       })
@@ -91,7 +97,7 @@ function versionRoute (app: FastifyInstance): void {
   for (const url of spellings('/version')) app.get(url, async () => version)
 }
 
-async function cnrPlugin (app: FastifyInstance, { registry, config }: CnrPluginOptions): Promise<void> {
+async function cnrPlugin (app: FastifyInstance, { registry, config, auth = app.auth }: CnrPluginOptions): Promise<void> {
   const service = createCnrService(registry)
   const openapi = JSON.stringify(buildOpenApi(routes))
   await app.register(cnrObserver, { service }) // fp-wrapped as well: its hook lands on the root
@@ -99,10 +105,10 @@ async function cnrPlugin (app: FastifyInstance, { registry, config }: CnrPluginO
   await app.register(async cnr => {
     await cnrScope(cnr)
     versionRoute(cnr)
-    await cnr.register(apiV1, { prefix: '/api/v1', service, config, openapi })
+    await cnr.register(apiV1, { prefix: '/api/v1', service, auth, config, openapi })
   }, { prefix: '/cnr' })
   // Below /: the same API, and /version in a scope of its own (the root's 404 stays the root's).
-  await app.register(apiV1, { prefix: '/api/v1', service, config, openapi })
+  await app.register(apiV1, { prefix: '/api/v1', service, auth, config, openapi })
   await app.register(async root => {
     await cnrScope(root, { notFound: false })
     versionRoute(root)

@@ -63,6 +63,13 @@ function operation (route: CnrRoute): Json {
     parameters: [...pathParams, ...query],
     responses: Object.fromEntries(Object.entries(route.responses).map(([status, spec]) => [status, response(spec, jsonAlternative)]))
   }
+  if (route.access !== undefined) {
+    // Checked before the handler (index.ts): unauthorized-access without credentials, forbidden without the right.
+    const responses = op.responses as Record<string, Json>
+    responses[401] ??= response('CnrError')
+    responses[403] ??= response('CnrError')
+    op.description = `Needs ${route.access} access to the package (anonymous callers may pull public packages).`
+  }
   if (route.body !== undefined) {
     op.requestBody = {
       description: 'Read as JSON whatever the Content-Type; fields may also be sent as form fields or query parameters.',

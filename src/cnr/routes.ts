@@ -2,8 +2,9 @@
 // /api/v1), handler, and what the OpenAPI description says about it. index.ts registers these routes and
 // openapi.ts describes them, so the two cannot disagree.
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { VISIBILITIES, type Auth, type RepositoryAction, type Visibility } from '../auth/index.js'
 import type { Config } from '../config.js'
-import type { LoginRequest, SignupRequest, Token } from '../types/generated/cnr/index.js'
+import type { LoginRequest, PackageSummary, SignupRequest, Token } from '../types/generated/cnr/index.js'
 import { invalidUsage } from './errors.js'
 import { mergedParams, nextLink, sendJson, sendRaw, stringParam } from './http.js'
 import { DEFAULT_MEDIA_TYPE } from './media-types.js'
@@ -11,6 +12,7 @@ import { packageName, type CnrService } from './service.js'
 
 export interface CnrContext {
   service: CnrService
+  auth: Auth
   config: Config
   request: FastifyRequest
   reply: FastifyReply
@@ -38,6 +40,11 @@ export interface CnrRoute {
   body?: string
   /** Status -> title of the response schema, or a binary media type. */
   responses: Record<number, string | { binary: string }>
+  /**
+   * What the caller must be allowed to do to the package `<namespace>/<package>` of the path, checked (index.ts)
+   * before the handler runs. Routes without it are open to anyone (version, list and search filter themselves).
+   */
+  access?: RepositoryAction
   handler: (c: CnrContext) => Promise<unknown>
 }
 
@@ -78,8 +85,8 @@ async function pullBlob (c: CnrContext, json: boolean): Promise<unknown> {
 
 const isJsonFormat = (c: CnrContext): boolean => stringParam(mergedParams(c.request), 'format') === 'json'
 
-/** Tokens are `basic <base64(user:password)>`, replayed verbatim by clients; any token is accepted for now. */
-function token (body: unknown, kind: 'login' | 'signup'): Token {
+/** The user name and password of a login or signup body (400 when either is missing). */
+function credentials (body: unknown, kind: 'login' | 'signup'): { username: string, password: string } {
   const user = (body as Partial<LoginRequest | SignupRequest> | undefined)?.user
   const username = user?.username
   const password = user?.password
@@ -90,7 +97,53 @@ function token (body: unknown, kind: 'login' | 'signup'): Token {
     const confirmation = (user as SignupRequest['user']).password_confirmation
     if (confirmation !== undefined && confirmation !== password) throw invalidUsage('password and password_confirmation differ', { user: username })
   }
-  return { token: `basic ${Buffer.from(`${username}:${password}`).toString('base64')}` }
+  return { username, password }
+}
+
+/**
+ * While no users exist Berth is open and checks nothing: the token is `basic <base64(user:password)>`, which the
+ * client replays verbatim and which becomes a real credential once that user exists.
+ */
+const openToken = ({ username, password }: { username: string, password: string }): Token =>
+  ({ token: `basic ${Buffer.from(`${username}:${password}`).toString('base64')}` })
+
+/** Login: a `Bearer <identity token>` the client replays verbatim as its Authorization header. */
+async function login (c: CnrContext): Promise<Token> {
+  const creds = credentials(mergedParams(c.request), 'login')
+  if (!await c.auth.enabled()) return openToken(creds)
+  return await c.auth.cnrLogin(creds.username, creds.password, c.auth.clientOf(c.request))
+}
+
+/**
+ * Signup: creates a user when BERTH_SIGNUP=true (403 otherwise, 409 for a taken name, 429 when throttled). On an
+ * open registry with signup off, nothing is created and the open login token is returned, as before.
+ */
+async function signup (c: CnrContext): Promise<Token> {
+  const creds = credentials(mergedParams(c.request), 'signup')
+  if (!c.config.auth.signup && !await c.auth.enabled()) return openToken(creds)
+  return await c.auth.signup(creds.username, creds.password, c.auth.clientOf(c.request))
+}
+
+/** The push `visibility` field: public, private, or absent (left as it is). */
+function visibilityParam (params: Record<string, unknown>, pkg: string): Visibility | undefined {
+  const value = params.visibility
+  if (value === undefined || value === null || value === '') return undefined
+  if (typeof value !== 'string' || !VISIBILITIES.includes(value as Visibility)) {
+    throw invalidUsage(`visibility must be "public" or "private" (got ${JSON.stringify(value)})`, { package: pkg, parameter: 'visibility' })
+  }
+  return value as Visibility
+}
+
+/** Summaries with the visibility each package really has (everything is public while Berth runs open). */
+async function withVisibility (c: CnrContext, summaries: PackageSummary[]): Promise<PackageSummary[]> {
+  if (!await c.auth.enabled()) return summaries
+  return await Promise.all(summaries.map(async s => ({ ...s, visibility: await c.auth.visibility(s.name) })))
+}
+
+/** A page of the package index, keeping only the packages the caller may pull. */
+async function readableSummaries (c: CnrContext, filters: { namespace?: string, query?: string, mediaType?: string }, page: { limit: number, last?: string }) {
+  const identity = await c.auth.identify(c.request)
+  return await c.auth.readablePage(identity, async r => await c.service.list({ ...filters, ...r }), page, s => s.name)
 }
 
 const PACKAGE = '/packages/:namespace/:package'
@@ -117,9 +170,10 @@ export const routes: CnrRoute[] = [
         mediaType: stringParam(params, 'media_type') || undefined
       }
       const { limit, last } = pageParams(c, params)
-      const page = await c.service.list({ ...filters, limit, last })
-      return withNext(c, '/packages', page, page.items.at(-1)?.name,
+      const page = await readableSummaries(c, filters, last === undefined ? { limit } : { limit, last })
+      const items = withNext(c, '/packages', page, page.items.at(-1)?.name,
         { namespace: filters.namespace, query: filters.query, media_type: filters.mediaType, n: limit })
+      return await withVisibility(c, items)
     }
   },
   {
@@ -133,7 +187,7 @@ export const routes: CnrRoute[] = [
       const params = mergedParams(c.request)
       const q = stringParam(params, 'q') ?? ''
       const { limit, last } = pageParams(c, params)
-      const page = await c.service.list({ query: q === '' ? undefined : q, limit, last })
+      const page = await readableSummaries(c, { query: q === '' ? undefined : q }, last === undefined ? { limit } : { limit, last })
       const names = { items: page.items.map(s => s.name), truncated: page.truncated }
       return withNext(c, '/packages/search', names, names.items.at(-1), { q, n: limit })
     }
@@ -142,6 +196,7 @@ export const routes: CnrRoute[] = [
     method: 'POST',
     path: PACKAGE,
     operationId: 'pushPackage',
+    access: 'push',
     summary: 'Push a release of a package. Fields may come as JSON (whatever the Content-Type), form fields or query parameters.',
     query: [{ name: 'force', description: 'Replace an existing release and media type when "true".' }],
     body: 'PushRequest',
@@ -156,6 +211,9 @@ export const routes: CnrRoute[] = [
       if (typeof blob !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(blob)) {
         throw invalidUsage('blob must be a base64 string', { package: pkg, parameter: 'blob' })
       }
+      // Set before the release lands, so a package pushed private is never readable in between.
+      const visibility = visibilityParam(params, pkg)
+      if (visibility !== undefined) await c.auth.setVisibility(pkg, visibility)
       return await c.service.push(pkg, {
         blob: Buffer.from(blob, 'base64'),
         release,
@@ -169,6 +227,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: PACKAGE,
     operationId: 'showPackage',
+    access: 'pull',
     summary: 'Every release and media type of a package, highest release first.',
     query: [{ name: 'media_type', description: 'Only this media type.' }],
     responses: { 200: 'ReleaseManifest[]', 404: 'CnrError' },
@@ -178,6 +237,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${PACKAGE}/channels`,
     operationId: 'listChannels',
+    access: 'pull',
     summary: 'The channels of a package.',
     responses: { 200: 'Channel[]', 404: 'CnrError' },
     handler: async c => await c.service.listChannels(name(c))
@@ -186,6 +246,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${PACKAGE}/deleted`,
     operationId: 'listDeletedReleases',
+    access: 'pull',
     summary: 'Releases and media types deleted from a package, with the CNR digest they had and when they were deleted.',
     responses: { 200: 'DeletedRelease[]', 404: 'CnrError' },
     handler: async c => await c.service.deletedReleases(name(c))
@@ -194,6 +255,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${PACKAGE}/:release`,
     operationId: 'showRelease',
+    access: 'pull',
     summary: 'The media types of one exact release.',
     responses: { 200: 'ReleaseManifest[]', 404: 'CnrError' },
     handler: async c => await c.service.showRelease(name(c), c.p.release ?? '')
@@ -202,6 +264,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: RELEASE,
     operationId: 'showManifest',
+    access: 'pull',
     summary: 'One release and media type. The release is a query: `default`, a version, or a range such as `>=1.0,<2`; media type `-` means the only one.',
     responses: { 200: 'ReleaseManifest', 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
     handler: async c => await c.service.showManifest(name(c), c.p.release ?? '', c.p.media_type ?? '')
@@ -210,6 +273,7 @@ export const routes: CnrRoute[] = [
     method: 'DELETE',
     path: RELEASE,
     operationId: 'deleteRelease',
+    access: 'delete',
     summary: 'Delete one exact release and media type. The deletion is recorded (see listDeletedReleases); a release with no media type left leaves its channels.',
     responses: { 200: 'DeleteReleaseResult', 404: 'CnrError' },
     handler: async c => await c.service.deleteRelease(name(c), c.p.release ?? '', c.p.media_type ?? '')
@@ -218,6 +282,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${RELEASE}/pull`,
     operationId: 'pullPackage',
+    access: 'pull',
     summary: 'The tarball of a release query and media type (application/x-gzip), or the pull JSON with format=json.',
     query: [{ name: 'format', description: '`json` for {package, blob (base64), release, media_type, filename}.' }],
     responses: { 200: { binary: 'application/x-gzip' }, 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
@@ -227,6 +292,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${RELEASE}/pull/json`,
     operationId: 'pullPackageJson',
+    access: 'pull',
     summary: 'The pull JSON of a release query and media type.',
     responses: { 200: 'PullJson', 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
     handler: async c => await pull(c, true)
@@ -235,6 +301,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${PACKAGE}/blobs/sha256/:digest`,
     operationId: 'pullBlob',
+    access: 'pull',
     summary: 'A tarball of the package by its CNR digest (sha256 of the uncompressed tar) or its OCI digest, raw or with format=json.',
     query: [{ name: 'format', description: '`json` for {package, blob (base64), release (the digest), filename}.' }],
     responses: { 200: { binary: 'application/x-gzip' }, 404: 'CnrError' },
@@ -244,6 +311,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${PACKAGE}/blobs/sha256/:digest/json`,
     operationId: 'pullBlobJson',
+    access: 'pull',
     summary: 'The blob JSON of a tarball by digest.',
     responses: { 200: 'BlobJson', 404: 'CnrError' },
     handler: async c => await pullBlob(c, true)
@@ -252,6 +320,7 @@ export const routes: CnrRoute[] = [
     method: 'GET',
     path: `${PACKAGE}/channels/:channel`,
     operationId: 'showChannel',
+    access: 'pull',
     summary: 'One channel.',
     responses: { 200: 'Channel', 404: 'CnrError' },
     handler: async c => await c.service.showChannel(name(c), c.p.channel ?? '')
@@ -260,6 +329,7 @@ export const routes: CnrRoute[] = [
     method: 'POST',
     path: `${PACKAGE}/channels/:channel/:release`,
     operationId: 'addChannelRelease',
+    access: 'push',
     summary: 'Add an exact release to a channel (created when absent) and make it current. The channel is also the OCI tag <channel>.',
     responses: { 200: 'Channel', 400: 'CnrError', 404: 'CnrError', 422: 'CnrError' },
     handler: async c => await c.service.addChannelRelease(name(c), c.p.channel ?? '', c.p.release ?? '')
@@ -268,6 +338,7 @@ export const routes: CnrRoute[] = [
     method: 'DELETE',
     path: `${PACKAGE}/channels/:channel/:release`,
     operationId: 'deleteChannelRelease',
+    access: 'delete',
     summary: 'Remove a release from a channel; the channel moves to its highest remaining release, or is deleted when none is left.',
     responses: { 200: 'DeleteChannelReleaseResult', 404: 'CnrError' },
     handler: async c => await c.service.deleteChannelRelease(name(c), c.p.channel ?? '', c.p.release ?? '')
@@ -276,6 +347,7 @@ export const routes: CnrRoute[] = [
     method: 'DELETE',
     path: `${PACKAGE}/channels/:channel`,
     operationId: 'deleteChannel',
+    access: 'delete',
     summary: 'Delete a channel (and its OCI tag).',
     responses: { 200: 'DeleteChannelResult', 404: 'CnrError' },
     handler: async c => await c.service.deleteChannel(name(c), c.p.channel ?? '')
@@ -284,18 +356,19 @@ export const routes: CnrRoute[] = [
     method: 'POST',
     path: '/users/login',
     operationId: 'login',
-    summary: 'Log in: returns a token the client sends back verbatim in Authorization. Any credentials are accepted until authentication lands.',
+    summary: 'Log in: returns a token (`Bearer <jwt>`) the client sends back verbatim in Authorization; `basic <base64(user:password)>` is accepted too. ' +
+      'While no users are configured (Berth runs open) any credentials are accepted.',
     body: 'LoginRequest',
-    responses: { 200: 'Token', 400: 'CnrError' },
-    handler: async c => token(mergedParams(c.request), 'login')
+    responses: { 200: 'Token', 400: 'CnrError', 401: 'CnrError', 429: 'CnrError' },
+    handler: async c => await login(c)
   },
   {
     method: 'POST',
     path: '/users',
     operationId: 'signup',
-    summary: 'Sign up: returns a token, as login does.',
+    summary: 'Sign up: creates a user and returns a token, as login does. Off unless BERTH_SIGNUP=true (403 forbidden).',
     body: 'SignupRequest',
-    responses: { 200: 'Token', 400: 'CnrError' },
-    handler: async c => token(mergedParams(c.request), 'signup')
+    responses: { 200: 'Token', 400: 'CnrError', 403: 'CnrError', 409: 'CnrError', 429: 'CnrError' },
+    handler: async c => await signup(c)
   }
 ]

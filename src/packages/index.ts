@@ -4,15 +4,21 @@
 //   PUT    /packages/<file>      store the body as the file (200; `curl --upload-file`), or 400 for a bad name
 //   DELETE /packages/<file>      200, or 404
 // Bodies stream between the socket and the store. Errors are short text bodies, as that API's were.
+// Authorization: a file belongs to repository `packages/<name>`; GET needs pull on it (the listing shows only
+// the packages the caller may pull), PUT push, DELETE delete. Denials are 401 (with a Basic challenge: curl
+// and the PNDA tooling send Basic credentials) or 403, as text like every other error here.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AuthError, authErrorView, type Auth, type RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { Registry } from '../registry/index.js'
-import { PackageFileError, createPackageService } from './service.js'
+import { PackageFileError, createPackageService, parseFile } from './service.js'
 
 export interface PackagesPluginOptions {
   registry: Registry
   config: Config
+  /** Who may do what; by default the app's `auth` decoration (buildApp). */
+  auth?: Auth
 }
 
 function positiveInt (value: unknown, name: string, fallback: number): number {
@@ -22,9 +28,21 @@ function positiveInt (value: unknown, name: string, fallback: number): number {
   return n
 }
 
+/** The realm of the Basic challenge: the auth service name, set by the plugin for its scope. */
+const realms = new WeakMap<FastifyInstance, string>()
+const realmOf = (request: FastifyRequest): string => realms.get(request.server) ?? 'berth'
+
 async function packagesErrorHandler (err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   if (reply.sent || reply.raw.headersSent) {
     request.raw.destroy()
+    return
+  }
+  if (err instanceof AuthError) {
+    const view = authErrorView(err)
+    const headers: Record<string, string> = { ...view.headers }
+    if (view.status === 401) headers['WWW-Authenticate'] = `Basic realm="${realmOf(request)}", charset="UTF-8"`
+    reply.removeHeader('Content-Length')
+    await reply.code(view.status).headers(headers).type('text/plain; charset=utf-8').send(`${view.status} ${view.message}\n`)
     return
   }
   let status = err instanceof PackageFileError
@@ -42,8 +60,17 @@ async function packagesErrorHandler (err: FastifyError | Error, request: Fastify
   await reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`)
 }
 
-export async function packagesApi (app: FastifyInstance, { registry, config }: PackagesPluginOptions): Promise<void> {
+export async function packagesApi (app: FastifyInstance, { registry, config, auth = app.auth }: PackagesPluginOptions): Promise<void> {
   const packages = createPackageService(registry)
+  realms.set(app, auth.config.service)
+  /**
+   * Checks `action` on the file's repository. A name that is not a package file name belongs to no repository:
+   * the service answers it (400 or 404) without revealing anything.
+   */
+  const requireAccess = async (request: FastifyRequest, action: RepositoryAction): Promise<void> => {
+    const file = parseFile((request.params as { file: string }).file)
+    if (file !== undefined) await auth.requireAccess(request, file.repository, action)
+  }
   // Uploads are read from request.raw as a stream: no body parser may consume them first.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
@@ -57,7 +84,9 @@ export async function packagesApi (app: FastifyInstance, { registry, config }: P
     const recency = positiveInt(query.recency, 'recency', 1)
     const limit = Math.min(positiveInt(query.n, 'n', config.pageSize.default), config.pageSize.max)
     const last = typeof query.last === 'string' && query.last !== '' ? query.last : undefined
-    const page = await packages.list(recency, limit, last)
+    const identity = await auth.identify(request)
+    const page = await auth.readablePage(identity, async r => await packages.list(recency, r.limit, r.last), last === undefined ? { limit } : { limit, last },
+      p => `packages/${p.name}`, p => p.name)
     if (page.truncated) {
       const next = new URLSearchParams({ recency: String(recency), n: String(limit), last: page.items.at(-1)?.name ?? '' })
       reply.header('Link', `</packages?${next.toString()}>; rel="next"`)
@@ -67,16 +96,19 @@ export async function packagesApi (app: FastifyInstance, { registry, config }: P
   app.get('/', list) // also answers /packages (Fastify's prefixTrailingSlash)
 
   app.get('/:file', async (request, reply) => {
+    await requireAccess(request, 'pull')
     const { size, body } = await packages.get((request.params as { file: string }).file)
     return await reply.type('application/gzip').header('Content-Length', size).send(body)
   })
 
   app.put('/:file', async (request, reply) => {
+    await requireAccess(request, 'push')
     await packages.put((request.params as { file: string }).file, request.raw)
     return await reply.code(200).send()
   })
 
   app.delete('/:file', async (request, reply) => {
+    await requireAccess(request, 'delete')
     await packages.delete((request.params as { file: string }).file)
     return await reply.code(200).send()
   })

@@ -2,7 +2,7 @@
 // the owner, another user, an admin; signed in with Basic credentials or with a token from the token endpoint)
 // × every operation (pull, push, delete, mount, catalog, tags, referrers), on a private and on a public
 // repository of alice's. Each cell asserts the status and the error body: UNAUTHORIZED 401 with a Bearer
-// challenge naming the scope, or DENIED 403. (CNR and /packages rows join when those surfaces land.)
+// challenge naming the scope, or DENIED 403. (The CNR and /packages rows are in cnr-matrix.test.ts.)
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildTestApp } from '../helpers/app.js'

@@ -25,7 +25,10 @@ export interface PackageSummary {
    * The media types of the default release, or [media_type] with that filter.
    */
   manifests: string[];
-  visibility: "public";
+  /**
+   * public: anyone may pull; private: only those the namespace's rules allow. Always public while no users are configured (Berth runs open).
+   */
+  visibility: "public" | "private";
   /**
    * First push of the package, naive UTC ISO 8601 (no zone).
    */

@@ -26,6 +26,10 @@ export interface PushRequest {
    */
   force?: unknown;
   /**
+   * Sets the package's visibility: public (anyone may pull) or private. Left as it was when absent.
+   */
+  visibility?: "public" | "private";
+  /**
    * Stored and shown as is.
    */
   metadata?: unknown;
