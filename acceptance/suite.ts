@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { CheckError, Suite, type CheckResult } from '../conformance/suite/harness.js'
+import { CheckError, Suite, printResult } from '../conformance/suite/harness.js'
 import { writeJunit } from '../conformance/suite/junit.js'
 import { CLIENTS } from './lib/clients.js'
 import { makeCtx, type Ctx } from './lib/context.js'
@@ -100,20 +100,6 @@ function buildSuite (ctx: Ctx, only?: RegExp): Suite {
   return suite
 }
 
-function report (r: CheckResult, i: number): void {
-  const title = `${i} - ${r.group}: ${r.name} (${(r.durationMs / 1000).toFixed(1)} s)`
-  if (r.status === 'passed') {
-    console.log(`ok ${title}`)
-  } else if (r.status === 'skipped') {
-    console.log(`ok ${title} # SKIP ${r.message ?? ''}`)
-  } else {
-    console.log(`not ok ${title}`)
-    for (const line of [r.message ?? 'failed', ...(r.detail ?? '').split('\n')].filter((l) => l !== '')) {
-      console.log(`    # ${line}`)
-    }
-  }
-}
-
 async function main (): Promise<number> {
   let opts: Options
   try {
@@ -133,7 +119,7 @@ async function main (): Promise<number> {
     }
     console.log(`# Berth acceptance suite: ${suite.size} steps against ${opts.url} (repositories under ${ctx.ns}/, work dir ${work})`)
     // every client command has its own timeout (120 s, 10 min for large layers); this is the backstop per step
-    const results = await suite.run({ beforeEach: () => ctx.http.resetLog(), onResult: report }, 5 * 60_000)
+    const results = await suite.run({ beforeEach: () => ctx.http.resetLog(), onResult: (r, i) => { printResult(r, i, { duration: true }) } }, 5 * 60_000)
     const passed = results.filter((r) => r.status === 'passed').length
     const failed = results.filter((r) => r.status === 'failed').length
     const skipped = results.filter((r) => r.status === 'skipped').length

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { baseGroup, catalogGroup, errorGroup } from './suite/api.js'
 import { blobPushGroup, blobRangeGroup } from './suite/blobs.js'
 import { discoveryGroup } from './suite/discovery.js'
-import { Suite, type CheckResult } from './suite/harness.js'
+import { Suite, printResult } from './suite/harness.js'
 import { Client } from './suite/http.js'
 import { writeJunit } from './suite/junit.js'
 import { managementGroup } from './suite/management.js'
@@ -76,20 +76,6 @@ function buildSuite (ctx: Ctx, only?: RegExp): Suite {
   return suite
 }
 
-function report (r: CheckResult, i: number): void {
-  const title = `${i} - ${r.group}: ${r.name}`
-  if (r.status === 'passed') {
-    console.log(`ok ${title}`)
-  } else if (r.status === 'skipped') {
-    console.log(`ok ${title} # SKIP ${r.message ?? ''}`)
-  } else {
-    console.log(`not ok ${title}`)
-    for (const line of [r.message ?? 'failed', ...(r.detail ?? '').split('\n')].filter((l) => l !== '')) {
-      console.log(`    # ${line}`)
-    }
-  }
-}
-
 async function main (): Promise<number> {
   let opts: Options
   try {
@@ -108,7 +94,7 @@ async function main (): Promise<number> {
 
   console.log(`# Berth conformance suite: ${suite.size} checks against ${opts.url} (repos ${opts.repo}, ${opts.repo2}; run ${ctx.run})`)
   // a check makes a handful of requests; give it several request timeouts before giving up on it
-  const results = await suite.run({ beforeEach: () => client.resetLog(), onResult: report }, opts.timeoutMs * 4)
+  const results = await suite.run({ beforeEach: () => client.resetLog(), onResult: printResult }, opts.timeoutMs * 4)
   const passed = results.filter((r) => r.status === 'passed').length
   const failed = results.filter((r) => r.status === 'failed').length
   const skipped = results.filter((r) => r.status === 'skipped').length

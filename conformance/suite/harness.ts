@@ -181,3 +181,18 @@ function excerpt (body: Buffer): string {
   const text = head.toString('utf8').replace(/\s+/g, ' ')
   return body.length > BODY_EXCERPT ? `${text}… (${body.length} bytes)` : text
 }
+
+/** Prints one result as a TAP-style line, with the failure's message and detail as comments. */
+export function printResult (r: CheckResult, i: number, { duration = false } = {}): void {
+  const title = `${i} - ${r.group}: ${r.name}${duration ? ` (${(r.durationMs / 1000).toFixed(1)} s)` : ''}`
+  if (r.status === 'passed') {
+    console.log(`ok ${title}`)
+  } else if (r.status === 'skipped') {
+    console.log(`ok ${title} # SKIP ${r.message ?? ''}`)
+  } else {
+    console.log(`not ok ${title}`)
+    for (const line of [r.message ?? 'failed', ...(r.detail ?? '').split('\n')].filter((l) => l !== '')) {
+      console.log(`    # ${line}`)
+    }
+  }
+}
