@@ -42,7 +42,7 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
     keepAliveTimeout: 75_000,
     return503OnClosing: true,
     // CNR package and release names can be long; Fastify's default is 100 characters per path parameter.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // Malformed URLs (bad percent-encoding) fail before routing; answer them in the API's dialect too.
     frameworkErrors: (err, request, reply) => {
       if (isCnrPath(request.url)) {
