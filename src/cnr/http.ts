@@ -82,9 +82,4 @@ export async function sendJson (reply: FastifyReply, download: Download): Promis
     .send(Readable.from(jsonWithBlob(head, blob, tail)))
 }
 
-/** `Link: <url>; rel="next"` for a truncated page. */
-export function nextLink (path: string, params: Record<string, string | number | undefined>): string {
-  const query = new URLSearchParams()
-  for (const [key, value] of Object.entries(params)) if (value !== undefined) query.set(key, String(value))
-  return `<${path}?${query.toString()}>; rel="next"`
-}
+export { nextLink } from '../util/next-link.js'

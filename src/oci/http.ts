@@ -9,12 +9,7 @@ export const urls = {
   upload: (name: string, id: string) => `/v2/${name}/blobs/uploads/${id}`
 }
 
-/** `Link: <url>; rel="next"` for a truncated page. */
-export function nextLink (path: string, params: Record<string, string | number | undefined>): string {
-  const query = new URLSearchParams()
-  for (const [key, value] of Object.entries(params)) if (value !== undefined) query.set(key, String(value))
-  return `<${path}?${query.toString()}>; rel="next"`
-}
+export { nextLink } from '../util/next-link.js'
 
 /** Page size from `n`: absent → default; clamped to the maximum so a page always costs O(page). */
 export function pageLimit (n: unknown, pageSize: { default: number, max: number }): number {

@@ -4,7 +4,7 @@
 // out; nothing holds a whole file in memory.
 import type { Readable } from 'node:stream'
 import semver from 'semver'
-import { ensureBlob, pushBlobStream } from '../registry/artifacts.js'
+import { ensureBlob } from '../registry/artifacts.js'
 import type { Registry } from '../registry/index.js'
 import { isValidName } from '../registry/reference.js'
 import type { ImageManifest } from '../types/generated/index.js'
@@ -84,7 +84,7 @@ export function createPackageService (registry: Registry) {
         throw new PackageFileError(400, `package name must be of the form <name>-<major>.<minor>.<patch>[-<pre-release>].tar.gz, ` +
           `with a lowercase name (letters, digits and . _ - separators), e.g. my-package-1.0.0.tar.gz; got ${JSON.stringify(fileName)}`)
       }
-      const layer = await pushBlobStream(registry, file.repository, body)
+      const layer = await registry.uploads.putMonolithic(file.repository, undefined, body)
       const config = await ensureBlob(registry, file.repository, EMPTY.bytes)
       const manifest: ImageManifest = {
         schemaVersion: 2,

@@ -3,7 +3,7 @@
 // store without re-reading its bytes (object stores cannot read back an unfinished multipart upload).
 // Single-request uploads need no saved state and use node:crypto, about four times faster.
 import { createHash, randomUUID } from 'node:crypto'
-import { Readable, pipeline } from 'node:stream'
+import { pipeline, type Readable } from 'node:stream'
 import { createSHA256, type IHasher } from 'hash-wasm'
 import { RegistryError, digestInvalid, rangeInvalid, uploadUnknown } from '../errors/registry-error.js'
 import { InvalidOffsetError, isNotFound, type StorageDriver } from '../storage/driver.js'
@@ -244,9 +244,12 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       await driver.deletePrefix(paths.uploadPrefix(id))
     },
 
-    /** A whole blob in one request (POST ?digest= with a body): no session is ever visible. */
-    async putMonolithic (name: string, digest: string, body: Readable): Promise<{ size: number }> {
-      const { algorithm } = parseDigest(digest)
+    /**
+     * A whole blob in one stream: no session is ever visible. With `digest` (POST ?digest=), the bytes must
+     * have it; without one (files of the CNR and /packages APIs), they are stored under the sha256 they have.
+     */
+    async putMonolithic (name: string, digest: string | undefined, body: Readable): Promise<{ digest: string, size: number }> {
+      const algorithm = digest === undefined ? 'sha256' : parseDigest(digest).algorithm
       const id = randomUUID()
       const hash = createHash(algorithm)
       let size: number
@@ -256,8 +259,9 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
         await driver.deletePrefix(paths.uploadPrefix(id))
         throw err
       }
-      await publish(name, id, digest, size, `${algorithm}:${hash.digest('hex')}`)
-      return { size }
+      const actual = `${algorithm}:${hash.digest('hex')}`
+      await publish(name, id, digest ?? actual, size, actual)
+      return { digest: actual, size }
     },
 
     /** Removes sessions (and stray data of interrupted monolithic uploads) idle for longer than the TTL. */
@@ -286,10 +290,6 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
 /** The upload progress header: `Range: 0-<last byte>` (no "bytes=" prefix, as the spec shows). */
 export function rangeHeader (state: UploadState): Record<string, string> {
   return { Range: `0-${Math.max(state.offset - 1, 0)}` }
-}
-
-export function emptyBody (): Readable {
-  return Readable.from([])
 }
 
 export type Uploads = ReturnType<typeof createUploads>
