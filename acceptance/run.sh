@@ -33,16 +33,8 @@ build_berth
 # --- 2. one run per storage driver ------------------------------------------------------------------------------------
 for driver in $DRIVERS; do
   out="$RESULTS/$driver"
-  rm -rf "$out"
-  mkdir -p "$out"
-  echo "# === storage driver: $driver ==="
-  if ! start_server "$driver" "$out/server.log"; then
-    add_counts "$driver/server" /dev/null 1
-    stop_server
-    continue
-  fi
+  start_driver_run "$driver" "$out" || continue
   url="http://127.0.0.1:$PORT"
-  log "Berth ($driver) listening on $url"
   rc=0
   args=(--url "$url" --large-mib "$LARGE_MIB" --junit "$out/junit.xml")
   if [ -n "${BERTH_ACCEPTANCE_ONLY:-}" ]; then args+=(--only "$BERTH_ACCEPTANCE_ONLY"); fi

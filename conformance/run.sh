@@ -34,16 +34,8 @@ MAIN_SUITE=$(sed -n 's/^MAIN_SUITE=//p' <<<"$install_out")
 # --- 3. one run per storage setup -------------------------------------------------------------------------------------
 for driver in $DRIVERS; do
   out="$RESULTS/$driver"
-  rm -rf "$out"
-  mkdir -p "$out"
-  log "=== storage driver: $driver ==="
-  if ! start_server "$driver" "$out/server.log"; then
-    add_counts "$driver/server" /dev/null 1
-    stop_server
-    continue
-  fi
+  start_driver_run "$driver" "$out" || continue
   url="http://127.0.0.1:$PORT"
-  log "Berth ($driver) listening on $url"
 
   if [ -n "$GINKGO_SUITE" ]; then
     mkdir -p "$out/ginkgo"

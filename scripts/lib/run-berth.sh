@@ -69,6 +69,21 @@ start_server() {
   return 1
 }
 
+# start_driver_run DRIVER OUT: a fresh results directory OUT and a started Berth (sets PORT). If Berth does not
+# start, records the failure and returns 1, so the caller moves on to the next driver.
+start_driver_run() {
+  local driver=$1 out=$2
+  rm -rf "$out"
+  mkdir -p "$out"
+  log "=== storage driver: $driver ==="
+  if ! start_server "$driver" "$out/server.log"; then
+    add_counts "$driver/server" /dev/null 1
+    stop_server
+    return 1
+  fi
+  log "Berth ($driver) listening on http://127.0.0.1:$PORT"
+}
+
 # junit_counts FILE: prints "<passed> <failed>" from a JUnit XML report (skipped/disabled cases not counted).
 junit_counts() {
   node -e '
