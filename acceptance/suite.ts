@@ -1,13 +1,14 @@
-// Berth's real-client acceptance suite: oras, crane, regctl, skopeo and helm driven through the workflows users run
+// Berth's real-client acceptance suite: oras, crane, regctl, skopeo, helm, docker and podman driven through the workflows users run
 // every day, against a running registry. Each workflow is a group of steps in the conformance suite's harness
 // (conformance/suite/harness.ts); a step passes only if what came back is what was pushed.
 //
 //   npx tsx acceptance/suite.ts --url http://127.0.0.1:5000 [--only GROUP-REGEX] [--large-mib 200] [--junit PATH]
-//                               [--keep] [--list]
+//                               [--docker-host unix:///.../docker.sock] [--keep] [--list]
 //
 // Prints one `ok`/`not ok` line per step (a failure names the client, the command, the client's error and the
 // registry responses it logged), then `acceptance: N passed, N failed`; exits 1 if any step failed, 2 on bad usage.
-// Loopback registries only: the clients are told to use plain HTTP. acceptance/run.sh starts Berth and runs this.
+// Loopback registries only: the clients are told to use plain HTTP. acceptance/run.sh starts Berth and a private
+// dockerd (--docker-host) and runs this.
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,17 +19,19 @@ import { writeJunit } from '../conformance/suite/junit.js'
 import { CLIENTS } from './lib/clients.js'
 import { makeCtx, type Ctx } from './lib/context.js'
 import { craneWorkflow } from './workflows/crane.js'
+import { dockerWorkflow } from './workflows/docker.js'
 import { helmWorkflow } from './workflows/helm.js'
 import { largeWorkflow } from './workflows/large.js'
 import { multiArchWorkflow } from './workflows/multiarch.js'
 import { orasWorkflow } from './workflows/oras.js'
+import { podmanWorkflow } from './workflows/podman.js'
 import { regctlWorkflow } from './workflows/regctl.js'
 import { skopeoWorkflow } from './workflows/skopeo.js'
 
 const USAGE = 'usage: tsx acceptance/suite.ts --url http://127.0.0.1:PORT [--only GROUP-REGEX] [--large-mib N] ' +
-  '[--junit PATH] [--keep] [--list]'
+  '[--junit PATH] [--docker-host URL] [--keep] [--list]'
 
-interface Options { url: string, only?: RegExp, largeMib: number, junit?: string, keep: boolean, list: boolean }
+interface Options { url: string, only?: RegExp, largeMib: number, junit?: string, dockerHost?: string, keep: boolean, list: boolean }
 
 function parse (): Options {
   const { values } = parseArgs({
@@ -37,6 +40,7 @@ function parse (): Options {
       only: { type: 'string' },
       'large-mib': { type: 'string', default: '200' },
       junit: { type: 'string' },
+      'docker-host': { type: 'string' },
       keep: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
@@ -58,6 +62,7 @@ function parse (): Options {
     ...(values.only !== undefined ? { only: new RegExp(values.only, 'i') } : {}),
     largeMib,
     ...(values.junit !== undefined ? { junit: values.junit } : {}),
+    ...(values['docker-host'] !== undefined ? { dockerHost: values['docker-host'] } : {}),
     keep: values.keep === true,
     list: values.list === true
   }
@@ -96,6 +101,8 @@ function buildSuite (ctx: Ctx, only?: RegExp): Suite {
   skopeoWorkflow(suite, ctx)
   helmWorkflow(suite, ctx)
   multiArchWorkflow(suite, ctx)
+  const docker = dockerWorkflow(suite, ctx)
+  podmanWorkflow(suite, ctx, docker)
   largeWorkflow(suite, ctx)
   return suite
 }
@@ -111,7 +118,7 @@ async function main (): Promise<number> {
   const run = randomBytes(4).toString('hex')
   const work = mkdtempSync(path.join(tmpdir(), 'berth-acceptance-'))
   try {
-    const ctx = makeCtx(opts.url, run, work, opts.largeMib * 1024 * 1024)
+    const ctx = makeCtx(opts.url, run, work, opts.largeMib * 1024 * 1024, opts.dockerHost)
     const suite = buildSuite(ctx, opts.only)
     if (opts.list) {
       for (const [i, c] of suite.list().entries()) console.log(`${i + 1} - ${c.group}: ${c.name}`)

@@ -3,8 +3,10 @@
 // the command, the client's own error and the registry responses it logged (see trace.ts).
 //
 // Binaries: oras, crane, regctl and helm are the pinned builds of scripts/tools.json (scripts/install-tools.mjs puts
-// them at toolPath(name)). skopeo comes from PATH (Debian's package) unless tools.json pins a build: the Go module
-// proxy refuses github.com/containers/skopeo. BERTH_<NAME>_BIN (BERTH_SKOPEO_BIN, ...) overrides any of them.
+// them at toolPath(name)). skopeo, docker and podman come from Debian's packages (/usr/bin first, then PATH) unless
+// tools.json pins a build: the Go module proxy refuses github.com/containers/skopeo, and docker and podman need
+// their daemon and storage stack. /usr/bin first, so that docker is the client of the dockerd it drives (another
+// docker on PATH may be a different release). BERTH_<NAME>_BIN (BERTH_DOCKER_BIN, ...) overrides any of them.
 import { spawn, spawnSync } from 'node:child_process'
 import { createWriteStream, existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -14,7 +16,10 @@ import { CheckError } from '../../conformance/suite/harness.js'
 import { formatEntry, parseTrace, type ClientName, type TraceEntry } from './trace.js'
 
 export type { ClientName } from './trace.js'
-export const CLIENTS: readonly ClientName[] = ['oras', 'crane', 'regctl', 'skopeo', 'helm']
+export const CLIENTS: readonly ClientName[] = ['oras', 'crane', 'regctl', 'skopeo', 'helm', 'docker', 'podman']
+
+/** Clients installed with apt (.ci/run), found on the system rather than built from tools.json. */
+const APT_PACKAGE: Partial<Record<ClientName, string>> = { skopeo: 'skopeo', docker: 'docker.io', podman: 'podman' }
 
 const { tools } = JSON.parse(readFileSync(new URL('../../scripts/tools.json', import.meta.url), 'utf8')) as
   { tools: Record<string, { version: string } | undefined> }
@@ -25,7 +30,10 @@ const DEBUG: Record<ClientName, (args: string[]) => string[]> = {
   crane: args => ['-v', ...args],
   regctl: args => ['-v', 'trace', ...args],
   skopeo: args => ['--debug', ...args],
-  helm: args => ['--debug', ...args]
+  helm: args => ['--debug', ...args],
+  // the daemon does the registry work; its log is in results/acceptance/dockerd.log
+  docker: args => args,
+  podman: args => ['--log-level=debug', ...args]
 }
 
 /** The client's own version command, and how to read the version out of what it prints. */
@@ -35,7 +43,9 @@ const VERSION: Record<ClientName, { args: string[], parse: (out: string) => stri
   regctl: { args: ['version', '--format', '{{.VCSTag}}'], parse: out => out.trim() },
   skopeo: { args: ['--version'], parse: out => /version (\S+)/.exec(out)?.[1] ?? out.trim() },
   // built without helm's ldflags, `helm version` knows only major.minor ("v3.21")
-  helm: { args: ['version', '--template', '{{.Version}}'], parse: out => out.trim() }
+  helm: { args: ['version', '--template', '{{.Version}}'], parse: out => out.trim() },
+  docker: { args: ['version', '--format', '{{.Client.Version}}'], parse: out => out.trim().replace(/\+dfsg\d*$/, '') },
+  podman: { args: ['--version'], parse: out => /version (\S+)/.exec(out)?.[1] ?? out.trim() }
 }
 
 export interface Resolved {
@@ -64,9 +74,13 @@ export function resolveClient (name: ClientName): Resolved {
   if (pinned !== undefined) {
     return { name, bin: toolPath(name), pinned, source: 'scripts/tools.json' }
   }
-  const found = name === 'skopeo' ? onPath('skopeo') : undefined
+  const pkg = APT_PACKAGE[name]
+  if (pkg === undefined) return { name, bin: '', source: 'not pinned in scripts/tools.json' }
+  const system = path.join('/usr/bin', name)
+  if (existsSync(system)) return { name, bin: system, source: `Debian package ${pkg}` }
+  const found = onPath(name)
   if (found !== undefined) return { name, bin: found, source: 'PATH' }
-  return { name, bin: '', source: name === 'skopeo' ? 'not on PATH (apt-get install skopeo)' : 'not pinned in scripts/tools.json' }
+  return { name, bin: '', source: `not on PATH (apt-get install ${pkg})` }
 }
 
 export interface RunOptions {
@@ -80,6 +94,8 @@ export interface RunOptions {
   timeoutMs?: number
   /** return a failed run instead of throwing (for commands that must fail) */
   allowFailure?: boolean
+  /** variables added to the client's environment for this command */
+  env?: NodeJS.ProcessEnv
 }
 
 const STDERR_KEEP = 4 * 1024 * 1024
@@ -223,7 +239,7 @@ export class Client {
     return await new Promise<ClientRun>((resolve) => {
       const child = spawn(this.resolved.bin, DEBUG[this.name](args), {
         cwd: opts.cwd ?? this.defaultCwd,
-        env: this.env,
+        env: opts.env === undefined ? this.env : { ...this.env, ...opts.env },
         stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']
       })
       // stdout and stderr are pipes (stdio above), so never null

@@ -1,6 +1,6 @@
 // What every workflow gets: the registry under test, one Client per real binary (each with a private HOME so no
 // user configuration leaks in), a work directory, and assertions whose failures carry the client run they are about.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { CheckError } from '../../conformance/suite/harness.js'
 import { Client as HttpClient } from '../../conformance/suite/http.js'
@@ -22,9 +22,36 @@ export interface Ctx {
   clients: Record<ClientName, Client>
   /** size of the large-layer workflow's layer */
   largeBytes: number
+  /** the private dockerd acceptance/run.sh started (unix://...), if any */
+  dockerHost?: string
 }
 
-export function makeCtx (url: string, run: string, work: string, largeBytes: number): Ctx {
+/**
+ * podman's storage (vfs, so no overlay or fuse is needed), engine settings (no systemd, no journald) and registry
+ * list, all private to this run: nothing touches /var/lib/containers or the user's configuration.
+ */
+function containersConfig (home: string, work: string): NodeJS.ProcessEnv {
+  const dir = path.join(home, 'containers')
+  const podman = path.join(work, 'podman')
+  for (const d of [dir, path.join(podman, 'tmp')]) mkdirSync(d, { recursive: true })
+  const files = {
+    CONTAINERS_STORAGE_CONF: ['storage.conf',
+      `[storage]\ndriver = "vfs"\ngraphroot = "${podman}/root"\nrunroot = "${podman}/run"\n`],
+    CONTAINERS_CONF: ['containers.conf',
+      `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nevents_logfile_path = "${podman}/events.log"\ntmp_dir = "${podman}/tmp"\n`],
+    CONTAINERS_REGISTRIES_CONF: ['registries.conf', 'unqualified-search-registries = []\n']
+  } as const
+  // podman refuses a REGISTRY_AUTH_FILE that does not exist
+  writeFileSync(path.join(home, 'containers-auth.json'), '{"auths":{}}\n')
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, [file, text]] of Object.entries(files)) {
+    writeFileSync(path.join(dir, file), text)
+    env[name] = path.join(dir, file)
+  }
+  return env
+}
+
+export function makeCtx (url: string, run: string, work: string, largeBytes: number, dockerHost?: string): Ctx {
   const home = path.join(work, 'home')
   const tmp = path.join(work, 'tmp')
   for (const d of [home, tmp, path.join(home, '.docker')]) mkdirSync(d, { recursive: true })
@@ -43,7 +70,9 @@ export function makeCtx (url: string, run: string, work: string, largeBytes: num
     HELM_CACHE_HOME: path.join(home, 'helm', 'cache'),
     HELM_CONFIG_HOME: path.join(home, 'helm', 'config'),
     HELM_DATA_HOME: path.join(home, 'helm', 'data'),
-    REGISTRY_AUTH_FILE: path.join(home, 'containers-auth.json')
+    REGISTRY_AUTH_FILE: path.join(home, 'containers-auth.json'),
+    ...containersConfig(home, work),
+    ...(dockerHost !== undefined ? { DOCKER_HOST: dockerHost } : {})
   }
   const clients = Object.fromEntries(CLIENTS.map(name => [name, new Client(resolveClient(name), env, work)])) as Record<ClientName, Client>
   return {
@@ -54,7 +83,8 @@ export function makeCtx (url: string, run: string, work: string, largeBytes: num
     work,
     http: new HttpClient(url, 60_000),
     clients,
-    largeBytes
+    largeBytes,
+    ...(dockerHost !== undefined ? { dockerHost } : {})
   }
 }
 

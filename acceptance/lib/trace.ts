@@ -1,6 +1,6 @@
 // Reads the HTTP exchanges a client logged in its debug output (oras --debug, crane -v, regctl -v trace,
-// skopeo --debug, helm --debug) back into one compact line per request, so that a failure can show what the
-// registry answered, and so that a check can assert which API a client used (the referrers API, a mount).
+// skopeo --debug, helm --debug, podman --log-level=debug) back into one compact line per request, so that a failure
+// can show what the registry answered, and so that a check can assert which API a client used (the referrers API, a mount).
 //
 // Each client logs in its own format; a parser that recognises nothing returns an empty list and the failure
 // report falls back to the tail of stderr.
@@ -14,7 +14,7 @@ export interface TraceEntry {
   body?: string
 }
 
-export type ClientName = 'oras' | 'crane' | 'regctl' | 'skopeo' | 'helm'
+export type ClientName = 'oras' | 'crane' | 'regctl' | 'skopeo' | 'helm' | 'docker' | 'podman'
 
 const BODY_EXCERPT = 300
 
@@ -160,7 +160,11 @@ function helm (log: string): TraceEntry[] {
   return order
 }
 
-const PARSERS: Record<ClientName, (log: string) => TraceEntry[]> = { oras, crane, regctl, skopeo, helm }
+// docker: the daemon talks to the registry, not the client, so the client logs no exchanges (its stderr tail
+// carries the daemon's error). podman --log-level=debug logs through containers/image, as skopeo does.
+const none = (): TraceEntry[] => []
+
+const PARSERS: Record<ClientName, (log: string) => TraceEntry[]> = { oras, crane, regctl, skopeo, helm, docker: none, podman: skopeo }
 
 /** crane and skopeo try https first when told nothing (crane) or told not to verify (skopeo); that probe is noise. */
 const httpsProbe = (e: TraceEntry): boolean => e.url.startsWith('https://') && /\/v2\/$/.test(e.url)
