@@ -95,7 +95,7 @@ export function closingErrorResponse (dialect: Dialect, status: number, message:
 }
 
 /** Writes a closing error response straight to a socket and closes it, as Node does for the parser errors it answers. */
-export function writeRawError (socket: Socket, dialect: Dialect, status: number, message: string, cause: Error): void {
+export function writeRawError (socket: Socket, dialect: Dialect, status: number, message: string, cause?: Error): void {
   if (socket.writable) {
     const response = closingErrorResponse(dialect, status, message)
     const lines = Object.entries(response.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
