@@ -3,9 +3,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createAuth, requestSerializer, type Auth } from './auth/index.js'
 import type { Config } from './config.js'
-import { cnrApi, cnrErrorHandler, isCnrPath } from './cnr/index.js'
+import { cnrApi } from './cnr/index.js'
 import { health } from './health.js'
-import { ociApi, ociErrorHandler } from './oci/index.js'
+import { answerUnscopedErrors, clientErrorReply, errorReplyByPath } from './http/dialects.js'
+import { ociApi } from './oci/index.js'
 import { packagesApi } from './packages/index.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import type { StorageDriver } from './storage/driver.js'
@@ -43,16 +44,12 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
     return503OnClosing: true,
     // CNR package and release names can be long; Fastify's default is 100 characters per path parameter.
     routerOptions: { maxParamLength: 512 },
-    // Malformed URLs (bad percent-encoding) fail before routing; answer them in the API's dialect too.
-    frameworkErrors: (err, request, reply) => {
-      if (isCnrPath(request.url)) {
-        void cnrErrorHandler(err, request, reply)
-        return
-      }
-      reply.header('Docker-Distribution-API-Version', 'registry/2.0')
-      void ociErrorHandler(err, request, reply)
-    }
+    // Errors before routing (a malformed URL, a request the HTTP parser refuses) are answered in the dialect of
+    // the API the path belongs to (src/http/dialects.ts), like the errors each API's scope answers itself.
+    frameworkErrors: errorReplyByPath,
+    clientErrorHandler: clientErrorReply
   })
+  answerUnscopedErrors(app)
   app.decorate('registry', registry)
   await app.register(health, { driver: store })
   const auth = createAuth(store, config.auth)

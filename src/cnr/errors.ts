@@ -1,9 +1,9 @@
 // CNR/APPR errors: the code table of appr/exception.py (plus the few codes Berth adds), the CnrError the
-// CNR service throws, and the scope's error handler, which renders every error as the top-level
-// {"code","message","details"} body with the code's status. Never HTML, never a stack trace.
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+// CNR service throws, and the CNR dialect, which renders every error as the top-level {"code","message","details"}
+// body with the code's status (the shared part of answering an error is src/http/error-reply.ts).
 import { AuthError, authErrorView } from '../auth/index.js'
-import { RegistryError } from '../errors/registry-error.js'
+import { RegistryError, type RegistryFailure } from '../errors/registry-error.js'
+import { errorReply, type Dialect, type ErrorView } from '../http/error-reply.js'
 import type { CnrError as CnrErrorBody } from '../types/generated/cnr/index.js'
 
 export const CNR_CODES = {
@@ -64,40 +64,63 @@ export const invalidRelease = (release: string, key: 'release' | 'version' = 're
 export const invalidUsage = (message: string, details: Record<string, unknown> = {}): CnrError =>
   new CnrError('invalid-usage', message, details)
 
-/** Renders any error thrown in the CNR scope. */
-export async function cnrErrorHandler (err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const error = toCnrError(err, request)
-  if (reply.sent || reply.raw.headersSent) {
-    request.raw.destroy() // a streamed body had already started: all we can do is cut it off
-    return
-  }
-  reply.removeHeader('Content-Length').removeHeader('Content-Disposition')
-  await reply.code(error.status).headers(error.headers).type('application/json').send(JSON.stringify(error.toBody()))
+/** Registry errors the CNR service did not translate itself (a digest or name grammar, say). */
+const REASONS: Record<RegistryFailure, CnrCode> = {
+  'blob-unknown': 'resource-not-found',
+  'upload-unknown': 'resource-not-found',
+  'manifest-unknown': 'resource-not-found',
+  'name-unknown': 'resource-not-found',
+  'not-found': 'resource-not-found',
+  unsupported: 'method-not-allowed',
+  'digest-invalid': 'invalid-usage',
+  'manifest-blob-unknown': 'invalid-usage',
+  'manifest-invalid': 'invalid-usage',
+  'name-invalid': 'invalid-usage',
+  'size-invalid': 'invalid-usage',
+  'tag-invalid': 'invalid-usage',
+  'range-invalid': 'invalid-usage',
+  'invalid-request': 'invalid-usage'
 }
 
-function toCnrError (err: FastifyError | Error, request: FastifyRequest): CnrError {
-  if (err instanceof CnrError) return err
-  if (err instanceof AuthError) {
-    // Denials in APPR's words: unauthorized-access 401, forbidden 403 (and Berth's too-many-requests 429,
-    // user-exists 409). No Bearer challenge: appr and helm-cnr clients replay their login token instead.
-    const view = authErrorView(err)
-    const detail = err.options.detail
-    const details = detail !== null && typeof detail === 'object' && !Array.isArray(detail) ? detail as Record<string, unknown> : {}
-    return new CnrError(view.cnrCode, view.message, details, view.headers, view.status)
-  }
-  if (err instanceof RegistryError && err.status < 500) {
-    // A registry rule the CNR service did not translate (a digest or name grammar, say): still a client error.
-    return new CnrError(err.status === 404 ? 'resource-not-found' : 'invalid-usage', err.message, { detail: err.detail }, {}, err.status)
-  }
-  if (err.name === 'StorageUnavailableError') {
-    request.log.warn({ err }, 'storage unavailable')
-    return new CnrError('unavailable', 'the storage backend is unavailable; retry later')
-  }
-  const status = (err as FastifyError).statusCode
-  if (status !== undefined && status >= 400 && status < 500) {
-    // Raised by Fastify itself: an oversized or unreadable body, a bad query string.
-    return new CnrError('invalid-usage', err.message, {}, {}, status)
-  }
-  request.log.error({ err }, 'request failed')
-  return new CnrError('internal-error', 'internal error')
+/** Codes for errors known only by their status (Fastify's, the HTTP parser's); other 4xx are invalid-usage. */
+const BY_STATUS: Record<number, CnrCode> = {
+  401: 'unauthorized-access',
+  403: 'forbidden',
+  404: 'resource-not-found',
+  405: 'method-not-allowed',
+  429: 'too-many-requests',
+  501: 'unsupported',
+  503: 'unavailable'
 }
+
+function cnrView (error: CnrError): ErrorView {
+  return { status: error.status, headers: error.headers, contentType: 'application/json', body: JSON.stringify(error.toBody()) }
+}
+
+/** The CNR/APPR dialect: the top-level {"code","message","details"} body. */
+export const cnrDialect: Dialect = {
+  name: 'cnr',
+  view (err) {
+    if (err instanceof CnrError) return cnrView(err)
+    if (err instanceof AuthError) {
+      // Denials in APPR's words: unauthorized-access 401, forbidden 403 (and Berth's too-many-requests 429,
+      // user-exists 409). No Bearer challenge: appr and helm-cnr clients replay their login token instead.
+      const view = authErrorView(err)
+      const detail = err.options.detail
+      const details = detail !== null && typeof detail === 'object' && !Array.isArray(detail) ? detail as Record<string, unknown> : {}
+      return cnrView(new CnrError(view.cnrCode, view.message, details, view.headers, view.status))
+    }
+    if (err instanceof RegistryError) {
+      const headers: Record<string, string> = err.facts.allow === undefined ? {} : { Allow: err.facts.allow }
+      return cnrView(new CnrError(REASONS[err.reason], err.message, { detail: err.detail }, headers))
+    }
+    return undefined
+  },
+  generic (status, message) {
+    const code = BY_STATUS[status] ?? (status >= 500 ? 'internal-error' : 'invalid-usage')
+    return cnrView(new CnrError(code, message, {}, {}, status))
+  }
+}
+
+/** Renders any error thrown in the CNR scope. */
+export const cnrErrorHandler = errorReply(cnrDialect)

@@ -121,12 +121,4 @@ async function cnrPlugin (app: FastifyInstance, { registry, config, auth = app.a
  */
 export const cnrApi = fp(cnrPlugin, { fastify: '5.x', name: 'berth-cnr' })
 
-/**
- * True for the paths the CNR API answers (for app-level handlers, such as Fastify's frameworkErrors for
- * malformed URLs, that must answer in the dialect of the surface a request was meant for).
- */
-export function isCnrPath (url: string): boolean {
-  return /^\/(?:cnr(?:[/?]|$)|api\/v1(?:[/?]|$)|version(?:[/?]|$))/.test(url)
-}
-
 export { cnrErrorHandler }

@@ -1,53 +1,75 @@
-// Domain errors. Services throw these; each API surface renders them in its own dialect
-// (src/oci/error-handler.ts renders the OCI {"errors":[...]} envelope).
+// Registry domain errors. Services throw these with a reason and the facts behind it, never an HTTP status or
+// header: each API surface renders them in its own dialect through its own table (src/oci/errors.ts,
+// src/cnr/errors.ts, src/packages/errors.ts), as AuthError and authErrorView() do for auth.
 
-export const OCI_CODES = {
-  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
-  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
-  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
-  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
-  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry' },
-  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
-  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
-  NAME_INVALID: { status: 400, message: 'invalid repository name' },
-  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
-  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
-  TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
-  UNAUTHORIZED: { status: 401, message: 'authentication required' },
-  DENIED: { status: 403, message: 'requested access to the resource is denied' },
-  UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
-  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
-  // Not in the spec's table, but used by distribution and understood by clients.
-  RANGE_INVALID: { status: 416, message: 'invalid content range' },
-  NOT_FOUND: { status: 404, message: 'no such endpoint' },
-  INVALID_REQUEST: { status: 400, message: 'invalid request' },
-  UNAVAILABLE: { status: 503, message: 'service unavailable' },
-  UNKNOWN: { status: 500, message: 'unknown error' }
-} as const satisfies Record<string, { status: number, message: string }>
+/** Why a registry operation was refused. */
+export type RegistryFailure =
+  | 'blob-unknown'
+  | 'upload-unknown'
+  | 'digest-invalid'
+  | 'manifest-blob-unknown'
+  | 'manifest-invalid'
+  | 'manifest-unknown'
+  | 'name-invalid'
+  | 'name-unknown'
+  | 'size-invalid'
+  | 'tag-invalid'
+  /** The endpoint exists but does not serve this method (`facts.allow`). */
+  | 'unsupported'
+  /** A byte range that does not fit the upload (`facts.uploaded`) or the blob (`facts.size`). */
+  | 'range-invalid'
+  /** No endpoint at this path. */
+  | 'not-found'
+  /** A malformed query or header. */
+  | 'invalid-request'
 
-export type OciCode = keyof typeof OCI_CODES
+/** Facts a dialect may need to render an error (as headers, say), in the domain's terms. */
+export interface RegistryFacts {
+  /** Bytes an upload session holds so far. */
+  uploaded?: number
+  /** Size of the blob a range was asked of. */
+  size?: number
+  /** Methods the endpoint serves, comma-separated. */
+  allow?: string
+}
+
+/** Default messages, worded as the OCI spec's error table words them. */
+const MESSAGES: Record<RegistryFailure, string> = {
+  'blob-unknown': 'blob unknown to registry',
+  'upload-unknown': 'blob upload unknown to registry',
+  'digest-invalid': 'provided digest did not match uploaded content',
+  'manifest-blob-unknown': 'manifest references a manifest or blob unknown to registry',
+  'manifest-invalid': 'manifest invalid',
+  'manifest-unknown': 'manifest unknown to registry',
+  'name-invalid': 'invalid repository name',
+  'name-unknown': 'repository name not known to registry',
+  'size-invalid': 'provided length did not match content length',
+  'tag-invalid': 'manifest tag did not match URI',
+  unsupported: 'the operation is unsupported',
+  'range-invalid': 'invalid content range',
+  'not-found': 'no such endpoint',
+  'invalid-request': 'invalid request'
+}
 
 export class RegistryError extends Error {
   override readonly name = 'RegistryError'
-  readonly status: number
   constructor (
-    readonly code: OciCode,
+    readonly reason: RegistryFailure,
     message?: string,
+    /** Structured detail for the error body (the digest, the name...). */
     readonly detail: unknown = null,
-    readonly headers: Record<string, string> = {},
-    status?: number
+    readonly facts: RegistryFacts = {}
   ) {
-    super(message ?? OCI_CODES[code].message)
-    this.status = status ?? OCI_CODES[code].status
+    super(message ?? MESSAGES[reason])
   }
 }
 
 // Factories, so call sites read as the condition they report.
-export const blobUnknown = (digest: string) => new RegistryError('BLOB_UNKNOWN', undefined, { digest })
-export const manifestUnknown = (reference: string) => new RegistryError('MANIFEST_UNKNOWN', undefined, { reference })
-export const nameUnknown = (name: string) => new RegistryError('NAME_UNKNOWN', undefined, { name })
-export const uploadUnknown = (id: string) => new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id })
-export const digestInvalid = (message: string, detail: unknown = null) => new RegistryError('DIGEST_INVALID', message, detail)
-export const manifestInvalid = (message: string) => new RegistryError('MANIFEST_INVALID', message)
-export const rangeInvalid = (message: string, headers: Record<string, string> = {}) =>
-  new RegistryError('RANGE_INVALID', message, null, headers)
+export const blobUnknown = (digest: string) => new RegistryError('blob-unknown', undefined, { digest })
+export const manifestUnknown = (reference: string) => new RegistryError('manifest-unknown', undefined, { reference })
+export const nameUnknown = (name: string) => new RegistryError('name-unknown', undefined, { name })
+export const uploadUnknown = (id: string) => new RegistryError('upload-unknown', undefined, { uuid: id })
+export const digestInvalid = (message: string, detail: unknown = null) => new RegistryError('digest-invalid', message, detail)
+export const manifestInvalid = (message: string) => new RegistryError('manifest-invalid', message)
+export const rangeInvalid = (message: string, facts: RegistryFacts = {}) =>
+  new RegistryError('range-invalid', message, null, facts)

@@ -4,8 +4,7 @@
 // that may not get 403 DENIED; a token that lacks a scope its user has gets 401 with error="insufficient_scope",
 // so the client fetches a new one. With no users, Berth is open and nothing is checked.
 import type { FastifyRequest } from 'fastify'
-import { AuthError, authErrorView, CATALOG_SCOPE, repositoryScope, type Auth, type Identity, ANONYMOUS } from '../auth/index.js'
-import { RegistryError } from '../errors/registry-error.js'
+import { AuthError, CATALOG_SCOPE, repositoryScope, type Auth, type Identity, ANONYMOUS } from '../auth/index.js'
 import type { Page, PageRequest } from '../registry/pagination.js'
 import { isValidName } from '../registry/reference.js'
 import type { RouteMatch } from './routes.js'
@@ -71,11 +70,4 @@ export async function authorizeOci (auth: Auth, request: FastifyRequest, match: 
     }
     throw err
   }
-}
-
-/** An AuthError in the OCI dialect: UNAUTHORIZED 401 (+ WWW-Authenticate), DENIED 403, TOOMANYREQUESTS 429… */
-export function ociAuthError (err: AuthError): RegistryError {
-  const view = authErrorView(err)
-  const headers = err.challenge === undefined ? view.headers : { ...view.headers, 'WWW-Authenticate': err.challenge }
-  return new RegistryError(view.ociCode, view.message, err.options.detail ?? null, headers, view.status)
 }

@@ -11,12 +11,17 @@ export const urls = {
 
 export { nextLink } from '../util/next-link.js'
 
+/** An upload's progress as its `Range` header value: `0-<last byte>` (no "bytes=" prefix, as the spec shows). */
+export function uploadRange (uploaded: number): string {
+  return `0-${Math.max(uploaded - 1, 0)}`
+}
+
 /** Page size from `n`: absent → default; clamped to the maximum so a page always costs O(page). */
 export function pageLimit (n: unknown, pageSize: { default: number, max: number }): number {
   if (n === undefined || n === '') return pageSize.default
   const value = Number(n)
   if (typeof n !== 'string' || !Number.isInteger(value) || value < 0) {
-    throw new RegistryError('INVALID_REQUEST', `query parameter n must be a non-negative integer (got ${JSON.stringify(n)})`)
+    throw new RegistryError('invalid-request', `query parameter n must be a non-negative integer (got ${JSON.stringify(n)})`)
   }
   return Math.min(value, pageSize.max)
 }
@@ -26,7 +31,7 @@ export function queryString (query: unknown, key: string): string | undefined {
   const value = (query as Record<string, unknown>)[key]
   if (value === undefined) return undefined
   if (typeof value === 'string') return value
-  throw new RegistryError('INVALID_REQUEST', `query parameter ${key} must be given once`)
+  throw new RegistryError('invalid-request', `query parameter ${key} must be given once`)
 }
 
 /** Every value of a repeatable query parameter. */
@@ -71,7 +76,7 @@ export function parseBlobRange (header: string | undefined, size: number): { sta
 }
 
 function unsatisfiable (size: number, message: string): RegistryError {
-  return rangeInvalid(message, { 'Content-Range': `bytes */${size}` })
+  return rangeInvalid(message, { size })
 }
 
 /** A chunk's `Content-Range: <start>-<end>` (a `bytes ` prefix and `/total` suffix are tolerated). */
@@ -87,7 +92,7 @@ export function parseContentRange (header: string | undefined): ChunkRange | und
 
 /** Reads a body that must fit in memory (manifests), failing once it exceeds `limit` bytes. */
 export async function readBodyLimited (body: Readable, declaredLength: string | undefined, limit: number): Promise<Buffer> {
-  const tooLarge = () => new RegistryError('MANIFEST_INVALID', `manifest exceeds the limit of ${limit} bytes`)
+  const tooLarge = () => new RegistryError('manifest-invalid', `manifest exceeds the limit of ${limit} bytes`)
   if (declaredLength !== undefined && Number(declaredLength) > limit) throw tooLarge()
   const chunks: Buffer[] = []
   let total = 0

@@ -64,13 +64,13 @@ export function matchRoute (method: string, path: string): RouteMatch {
     const handler = route.methods[method as Method]
     if (handler === undefined) {
       const allow = Object.keys(route.methods).join(', ')
-      throw new RegistryError('UNSUPPORTED', `${method} is not supported on this endpoint`, { allow }, { Allow: allow })
+      throw new RegistryError('unsupported', `${method} is not supported on this endpoint`, { allow }, { allow })
     }
     const name = match[1] ?? ''
     if (match[1] !== undefined) assertValidName(name)
     return { handler, name, target: match[2] ?? '', access: route.access ?? accessFor(method as Method) }
   }
-  throw new RegistryError('NOT_FOUND', `no /v2 endpoint matches ${path}`)
+  throw new RegistryError('not-found', `no /v2 endpoint matches ${path}`)
 }
 
 function accessFor (method: Method): RouteAccess {

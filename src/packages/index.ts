@@ -7,11 +7,12 @@
 // Authorization: a file belongs to repository `packages/<name>`; GET needs pull on it (the listing shows only
 // the packages the caller may pull), PUT push, DELETE delete. Denials are 401 (with a Basic challenge: curl
 // and the PNDA tooling send Basic credentials) or 403, as text like every other error here.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AuthError, authErrorView, type Auth, type RepositoryAction } from '../auth/index.js'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Auth, RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
-import { RegistryError } from '../errors/registry-error.js'
+import { errorReply } from '../http/error-reply.js'
 import type { Registry } from '../registry/index.js'
+import { packagesDialect, setRealm } from './errors.js'
 import { PackageFileError, createPackageService, parseFile } from './service.js'
 
 export interface PackagesPluginOptions {
@@ -28,41 +29,9 @@ function positiveInt (value: unknown, name: string, fallback: number): number {
   return n
 }
 
-/** The realm of the Basic challenge: the auth service name, set by the plugin for its scope. */
-const realms = new WeakMap<FastifyInstance, string>()
-const realmOf = (request: FastifyRequest): string => realms.get(request.server) ?? 'berth'
-
-async function packagesErrorHandler (err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (reply.sent || reply.raw.headersSent) {
-    request.raw.destroy()
-    return
-  }
-  if (err instanceof AuthError) {
-    const view = authErrorView(err)
-    const headers: Record<string, string> = { ...view.headers }
-    if (view.status === 401) headers['WWW-Authenticate'] = `Basic realm="${realmOf(request)}", charset="UTF-8"`
-    reply.removeHeader('Content-Length')
-    await reply.code(view.status).headers(headers).type('text/plain; charset=utf-8').send(`${view.status} ${view.message}\n`)
-    return
-  }
-  let status = err instanceof PackageFileError
-    ? err.status
-    : (err as FastifyError).statusCode ?? (err instanceof RegistryError ? err.status : 500)
-  let message = err.message
-  if (err.name === 'StorageUnavailableError') {
-    status = 503
-    message = 'the storage backend is unavailable; retry later'
-  } else if (status >= 500) {
-    request.log.error({ err }, 'request failed')
-    message = 'internal error'
-  }
-  reply.removeHeader('Content-Length')
-  await reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`)
-}
-
 export async function packagesApi (app: FastifyInstance, { registry, config, auth = app.auth }: PackagesPluginOptions): Promise<void> {
   const packages = createPackageService(registry)
-  realms.set(app, auth.config.service)
+  setRealm(app, auth.config.service)
   /**
    * Checks `action` on the file's repository. A name that is not a package file name belongs to no repository:
    * the service answers it (400 or 404) without revealing anything.
@@ -74,6 +43,7 @@ export async function packagesApi (app: FastifyInstance, { registry, config, aut
   // Uploads are read from request.raw as a stream: no body parser may consume them first.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+  const packagesErrorHandler = errorReply(packagesDialect)
   app.setErrorHandler(packagesErrorHandler)
   app.setNotFoundHandler(async (request, reply) => {
     await packagesErrorHandler(new PackageFileError(404, '404 not found'), request, reply)

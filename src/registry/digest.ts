@@ -64,7 +64,7 @@ export class HashingMeter extends Transform {
   override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length
     if (this.bytes > this.limit) {
-      callback(new RegistryError('SIZE_INVALID', `body exceeds the limit of ${this.limit} bytes`))
+      callback(new RegistryError('size-invalid', `body exceeds the limit of ${this.limit} bytes`))
       return
     }
     this.hash?.update(chunk)

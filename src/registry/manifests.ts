@@ -88,7 +88,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
     })
     const first = missing.find(d => d !== undefined)
     if (first !== undefined) {
-      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${index ? 'a manifest' : 'a blob'} unknown to the repository: ${first}`, { digest: first })
+      throw new RegistryError('manifest-blob-unknown', `manifest references ${index ? 'a manifest' : 'a blob'} unknown to the repository: ${first}`, { digest: first })
     }
   }
 
@@ -114,7 +114,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       const index = JSON.parse((await readBytes(ref.digest)).toString('utf8')) as ImageIndex
       const entry = pickIndexEntry(index.manifests, accept)
       if (entry === undefined) {
-        throw new RegistryError('MANIFEST_UNKNOWN', `${reference} is an index (${ref.mediaType}) and none of its entries matches the Accept header`, { reference })
+        throw new RegistryError('manifest-unknown', `${reference} is an index (${ref.mediaType}) and none of its entries matches the Accept header`, { reference })
       }
       return await resolveDigest(name, entry.digest)
     },

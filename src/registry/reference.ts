@@ -16,9 +16,9 @@ export function isValidTag (tag: string): boolean {
 }
 
 export function assertValidName (name: string): void {
-  if (!isValidName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name "${name}"`, { name })
+  if (!isValidName(name)) throw new RegistryError('name-invalid', `invalid repository name "${name}"`, { name })
 }
 
 export function assertValidTag (tag: string): void {
-  if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', `invalid tag "${tag}"`, { tag })
+  if (!isValidTag(tag)) throw new RegistryError('tag-invalid', `invalid tag "${tag}"`, { tag })
 }

@@ -68,7 +68,7 @@ class UploadLease {
       .catch(() => undefined)
     if (version === undefined) {
       clearInterval(this.timer)
-      this.onLost(rangeInvalid('the upload was taken over by another request', rangeHeader(this.state)))
+      this.onLost(rangeInvalid('the upload was taken over by another request', { uploaded: this.state.offset }))
     } else {
       this.version = version
     }
@@ -80,7 +80,7 @@ class UploadLease {
     await this.renewal
     const { writer: _released, ...rest } = next
     if (await this.driver.compareAndSwap(paths.uploadState(this.id), this.version, encodeRecord(rest)) === undefined) {
-      throw rangeInvalid('the upload was changed by a concurrent request', rangeHeader(this.state))
+      throw rangeInvalid('the upload was changed by a concurrent request', { uploaded: this.state.offset })
     }
   }
 
@@ -108,7 +108,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
   /** Claims the session for one writing request; 416 when another request is writing it. */
   async function claim (name: string, id: string): Promise<UploadLease> {
     const { state, version } = await load(name, id)
-    const busy = () => rangeInvalid('another request is writing this upload', rangeHeader(state))
+    const busy = () => rangeInvalid('another request is writing this upload', { uploaded: state.offset })
     if (state.writer !== undefined && Date.now() - Date.parse(state.writer.heartbeat) < LEASE_MS) throw busy()
     const token = randomUUID()
     const claimed: UploadState = { ...state, writer: { token, heartbeat: new Date().toISOString() } }
@@ -125,14 +125,14 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
   async function writeChunk (lease: UploadLease, id: string, body: Readable, range: ChunkRange | undefined, final = false): Promise<{ next: UploadState, hex: () => string }> {
     const { state } = lease
     if (range !== undefined && range.start !== state.offset) {
-      throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, rangeHeader(state))
+      throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, { uploaded: state.offset })
     }
     lease.onLost = err => { body.destroy(err) }
     const native = final && state.offset === 0 ? createHash('sha256') : undefined
     const resumable = native === undefined ? await resumeSha256(id, state) : undefined
     const written = await appendAt(id, state.offset, body, native ?? resumable)
     if (range !== undefined && written !== range.end - range.start + 1) {
-      throw new RegistryError('SIZE_INVALID', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
+      throw new RegistryError('size-invalid', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
     }
     const next: UploadState = { ...state, offset: state.offset + written, updatedAt: new Date().toISOString() }
     if (resumable !== undefined) next.sha256State = Buffer.from(resumable.save()).toString('base64')
@@ -285,11 +285,6 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
     }
   }
   return uploads
-}
-
-/** The upload progress header: `Range: 0-<last byte>` (no "bytes=" prefix, as the spec shows). */
-export function rangeHeader (state: UploadState): Record<string, string> {
-  return { Range: `0-${Math.max(state.offset - 1, 0)}` }
 }
 
 export type Uploads = ReturnType<typeof createUploads>

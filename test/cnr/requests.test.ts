@@ -3,7 +3,8 @@
 // whatever a client sends.
 import { gzipSync } from 'node:zlib'
 import t from 'tap'
-import { isCnrPath } from '../../src/cnr/index.js'
+import { cnrDialect } from '../../src/cnr/errors.js'
+import { dialectFor } from '../../src/http/dialects.js'
 import { KPM_FILES, assertCnrError, push, startApi, tarGz } from './helpers.js'
 
 t.test('every route answers below /cnr and below /, with or without a trailing slash', async t => {
@@ -115,7 +116,7 @@ t.test('CORS: every CNR response allows any origin, errors included', async t =>
   t.equal((await api.request('GET', '/cnr/api/v1/packages/a/b')).headers['access-control-allow-origin'], '*')
 })
 
-t.test('isCnrPath names the paths the CNR surface answers', async t => {
-  for (const url of ['/cnr', '/cnr/', '/cnr/version', '/cnr/api/v1/packages?q=x', '/api/v1/packages', '/version', '/version?x']) t.ok(isCnrPath(url), url)
-  for (const url of ['/v2/', '/packages', '/cnrx', '/versions', '/api/v2', '/healthz']) t.notOk(isCnrPath(url), url)
+t.test('the dialect table gives the CNR dialect to the paths the CNR surface answers', async t => {
+  for (const url of ['/cnr', '/cnr/', '/cnr/version', '/cnr/api/v1/packages?q=x', '/api/v1/packages', '/version', '/version?x']) t.equal(dialectFor(url), cnrDialect, url)
+  for (const url of ['/v2/', '/packages', '/cnrx', '/versions', '/api/v2', '/healthz']) t.not(dialectFor(url), cnrDialect, url)
 })

@@ -2,9 +2,9 @@
 import type { Readable } from 'node:stream'
 import { RegistryError } from '../../errors/registry-error.js'
 import { assertValidName } from '../../registry/reference.js'
-import { rangeHeader, type UploadState } from '../../registry/uploads.js'
+import type { UploadState } from '../../registry/uploads.js'
 import type { OciContext } from '../context.js'
-import { parseContentRange, queryString, urls } from '../http.js'
+import { parseContentRange, queryString, uploadRange, urls } from '../http.js'
 
 function body (c: OciContext): Readable {
   return c.request.raw
@@ -20,7 +20,7 @@ function created ({ reply, name }: OciContext, digest: string): unknown {
 
 function inProgress ({ reply, name }: OciContext, id: string, state: UploadState, status: number): unknown {
   return reply.code(status)
-    .headers(rangeHeader(state))
+    .header('Range', uploadRange(state.offset))
     .header('Location', urls.upload(name, id))
     .header('Docker-Upload-UUID', id)
     .header('Content-Length', 0)
@@ -56,7 +56,7 @@ export async function patchUpload (c: OciContext): Promise<unknown> {
 
 export async function completeUpload (c: OciContext): Promise<unknown> {
   const digest = queryString(c.request.query, 'digest')
-  if (digest === undefined) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload')
+  if (digest === undefined) throw new RegistryError('digest-invalid', 'the digest query parameter is required to complete an upload')
   const range = parseContentRange(c.request.headers['content-range'])
   await c.registry.uploads.complete(c.name, c.target, digest, body(c), range)
   return created(c, digest)
