@@ -9,7 +9,8 @@ import path from 'node:path'
 import { toolPath, toolsCache } from './tool-paths.mjs'
 
 const { tools } = JSON.parse(readFileSync(new URL('./tools.json', import.meta.url), 'utf8'))
-const wanted = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(tools)
+// Without arguments: every tool the tests need. Benchmark-only tools are built when named.
+const wanted = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(tools).filter(name => tools[name].bench !== true)
 
 for (const name of wanted) {
   const tool = tools[name]
