@@ -11,14 +11,12 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AuthError, authErrorView, type Auth, type RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
 import { RegistryError } from '../errors/registry-error.js'
-import type { Registry } from '../registry/index.js'
-import { PackageFileError, createPackageService, parseFile } from './service.js'
+import { PackageFileError, parseFile, type PackageService } from './service.js'
 
 export interface PackagesPluginOptions {
-  registry: Registry
+  packages: PackageService
+  auth: Auth
   config: Config
-  /** Who may do what; by default the app's `auth` decoration (buildApp). */
-  auth?: Auth
 }
 
 function positiveInt (value: unknown, name: string, fallback: number): number {
@@ -60,8 +58,7 @@ async function packagesErrorHandler (err: FastifyError | Error, request: Fastify
   await reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`)
 }
 
-export async function packagesApi (app: FastifyInstance, { registry, config, auth = app.auth }: PackagesPluginOptions): Promise<void> {
-  const packages = createPackageService(registry)
+export async function packagesApi (app: FastifyInstance, { packages, auth, config }: PackagesPluginOptions): Promise<void> {
   realms.set(app, auth.config.service)
   /**
    * Checks `action` on the file's repository. A name that is not a package file name belongs to no repository:
