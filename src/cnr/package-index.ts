@@ -46,10 +46,9 @@ export function gramsOf (name: string): string[] {
   return [...grams]
 }
 
-/** Whether a stored value has the shape of a package record (absent counts as readable: `{}` stands for it). */
+/** Whether a stored value has the shape of a package record. */
 function isPackageRecord (value: unknown): boolean {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  if (Object.keys(value).length === 0) return true
   const { name, createdAt, releases } = value as Partial<PackageRecord>
   return typeof name === 'string' && typeof createdAt === 'string' && typeof releases === 'object' && releases !== null &&
     !Array.isArray(releases) && Object.values(releases).every(types => Array.isArray(types))
@@ -99,7 +98,8 @@ export function createPackageIndex (driver: StorageDriver, records: Records) {
       const key = paths.cnrPackage(name)
       let readable: boolean
       try {
-        readable = isPackageRecord((await records.read<unknown>(key))?.value ?? {})
+        const stored = await records.read<unknown>(key)
+        readable = stored === undefined || isPackageRecord(stored.value)
       } catch (err) {
         if (!(err instanceof SyntaxError)) throw err
         readable = false

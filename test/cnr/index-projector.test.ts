@@ -107,7 +107,7 @@ t.test('berth cnr reindex rebuilds lost and damaged index records from the store
   // A crash after the write and before its event, a lost record, a damaged one, lost search postings.
   await driver.delete(paths.cnrPackage('acme/alpha'))
   await driver.write(paths.cnrPackage('acme/beta'), Buffer.from('{"name": "acme/be'))
-  await driver.write(paths.cnrPackage('packages/delta'), Buffer.from('null'))
+  await driver.write(paths.cnrPackage('packages/delta'), Buffer.from('{}'))
   await driver.write(paths.cnrPackage('zed/gamma'), Buffer.from(JSON.stringify({ ...JSON.parse(gammaRecord.toString('utf8')), releases: { '9.9.9': ['kpm'] } })))
   await driver.deletePrefix('cnr/search/')
   t.not(await list(), expected, 'the index is broken')
