@@ -1,40 +1,25 @@
-// buildApp(): the whole server as a Fastify instance that never listens (server.ts does), so tests
-// can build one per case and drive it with inject() or a real port.
-import Fastify, { type FastifyInstance } from 'fastify'
-import { createAuth, requestSerializer, type Auth } from './auth/index.js'
-import type { Config } from './config.js'
+// buildApp(): the HTTP dialects over what createBerth() built (compose.ts), as a Fastify instance that never
+// listens (server.ts does), so tests can build one per case and drive it with inject() or a real port. The
+// app owns the berth it is given: closing the app closes it.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { cnrApi } from './cnr/index.js'
+import type { Berth } from './compose.js'
 import { health } from './health.js'
 import { answerUnscopedErrors, clientErrorReply, errorReplyByPath } from './http/dialects.js'
 import { ociApi } from './oci/index.js'
 import { packagesApi } from './packages/index.js'
-import { createRegistry, type Registry } from './registry/index.js'
-import type { StorageDriver } from './storage/driver.js'
-import { createDriver } from './storage/factory.js'
-
-export interface BuildOptions {
-  config: Config
-  /** Use this driver instead of the configured one (tests). */
-  driver?: StorageDriver
-  logger?: boolean
-}
 
 declare module 'fastify' {
   interface FastifyInstance {
-    registry: Registry
-    auth: Auth
+    /** What this app serves, for tests and operations; the dialects get their services as plugin options. */
+    berth: Berth
   }
 }
 
-export async function buildApp ({ config, driver, logger = true }: BuildOptions): Promise<FastifyInstance> {
-  const store = driver ?? await createDriver(config.storage)
-  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs })
+export async function buildApp (berth: Berth): Promise<FastifyInstance> {
+  const { config, registry, auth } = berth
   const app = Fastify({
-    logger: logger && {
-      level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-      serializers: { req: requestSerializer } // masks secrets in query strings (src/auth/log.ts)
-    },
+    loggerInstance: berth.log as FastifyBaseLogger,
     // Blob bodies stream straight to the store; per-route limits are enforced where bodies are read.
     bodyLimit: 1024 * 1024,
     // A 1 GiB push over a slow link must not be cut off; idle sockets still time out.
@@ -50,14 +35,12 @@ export async function buildApp ({ config, driver, logger = true }: BuildOptions)
     clientErrorHandler: clientErrorReply
   })
   answerUnscopedErrors(app)
-  app.decorate('registry', registry)
-  await app.register(health, { driver: store })
-  const auth = createAuth(store, config.auth)
+  app.decorate('berth', berth)
+  app.addHook('onClose', async () => { await berth.close() })
+  await app.register(health, { driver: berth.driver })
   await auth.bootstrap(app.log)
-  app.decorate('auth', auth)
   await app.register(ociApi, { prefix: '/v2', registry, config, auth })
-  await app.register(cnrApi, { registry, config })
-  await app.register(packagesApi, { prefix: '/packages', registry, config })
-  app.addHook('onClose', async () => { await store.close() })
+  await app.register(cnrApi, { service: berth.cnr, auth, config })
+  await app.register(packagesApi, { prefix: '/packages', packages: berth.packages, auth, config })
   return app
 }

@@ -1,18 +1,17 @@
 #!/usr/bin/env node
-// The `berth` command: serves the registry (the default), or manages users, namespace policies and repository
-// visibility in the store the server uses (the same BERTH_* environment picks it). Passwords are read from
-// standard input, never from the command line, where other users of the machine could see them.
+// The `berth` command: serves the registry (the default), or manages users, namespace policies, repository
+// visibility and the CNR package index in the store the server uses (the same BERTH_* environment picks it),
+// through the same services the server is built from (createBerth). Passwords are read from standard input,
+// never from the command line, where other users of the machine could see them.
 import { realpathSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { Writable, type Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { AuthError } from './auth/errors.js'
-import { createPolicies, EVERY_USER, VISIBILITIES, type Visibility } from './auth/policy.js'
-import { createUsers } from './auth/users.js'
-import { ConfigError, loadConfig, type Config } from './config.js'
+import { EVERY_USER, VISIBILITIES, type Visibility } from './auth/policy.js'
+import { createBerth, createLogger, type Berth } from './compose.js'
+import { ConfigError, loadConfig } from './config.js'
 import { isValidName } from './registry/reference.js'
-import type { StorageDriver } from './storage/driver.js'
-import { createDriver } from './storage/factory.js'
 
 const USAGE = `usage: berth [serve]                                   run the registry (the default)
        berth user add <name> [--admin]                  create a user; the password is read from stdin
@@ -24,6 +23,7 @@ const USAGE = `usage: berth [serve]                                   run the re
        berth policy grant <namespace> <user|*> read|write
        berth policy revoke <namespace> <user|*> [read|write]
        berth repo visibility <name> [public|private]    show or set who may pull a repository
+       berth cnr reindex                                rebuild the CNR package index from the store
 
 The store is the one the server uses: BERTH_DATA_DIR, or BERTH_STORAGE=s3 and BERTH_S3_*.
 A user owns the namespace of their name (alice/...); "*" in a policy means every signed-in user.`
@@ -80,8 +80,8 @@ function expectNoMore (args: string[], count: number): void {
   if (args.length > count) throw new UsageError(`unexpected argument "${args[count] ?? ''}"`)
 }
 
-async function userCommand (driver: StorageDriver, config: Config, args: string[]): Promise<number> {
-  const users = createUsers(driver, { cacheTtlMs: 0 })
+async function userCommand (berth: Berth, args: string[]): Promise<number> {
+  const { users } = berth.auth
   const [verb] = args
   switch (verb) {
     case 'add': {
@@ -142,8 +142,8 @@ async function userCommand (driver: StorageDriver, config: Config, args: string[
   }
 }
 
-async function policyCommand (driver: StorageDriver, config: Config, args: string[]): Promise<number> {
-  const policies = createPolicies(driver, { cacheTtlMs: 0, defaultVisibility: config.auth.defaultVisibility })
+async function policyCommand (berth: Berth, args: string[]): Promise<number> {
+  const { policies } = berth.auth
   const [verb] = args
   const level = (value: string | undefined): 'read' | 'write' => {
     if (value !== 'read' && value !== 'write') throw new UsageError(`expected read or write (got "${value ?? ''}")`)
@@ -181,8 +181,8 @@ async function policyCommand (driver: StorageDriver, config: Config, args: strin
   }
 }
 
-async function repoCommand (driver: StorageDriver, config: Config, args: string[]): Promise<number> {
-  const policies = createPolicies(driver, { cacheTtlMs: 0, defaultVisibility: config.auth.defaultVisibility })
+async function repoCommand (berth: Berth, args: string[]): Promise<number> {
+  const { policies } = berth.auth
   if (args[0] !== 'visibility') throw new UsageError(args[0] === undefined ? 'missing repo command' : `unknown repo command "${args[0]}"`)
   const name = arg(args, 1, 'repository name')
   if (!isValidName(name)) throw new UsageError(`invalid repository name "${name}"`)
@@ -196,6 +196,21 @@ async function repoCommand (driver: StorageDriver, config: Config, args: string[
   return 0
 }
 
+/** `cnr reindex`: re-derives every package's index record from the store (after a crash or a damaged index). */
+async function cnrCommand (berth: Berth, args: string[]): Promise<number> {
+  if (args[0] !== 'reindex') throw new UsageError(args[0] === undefined ? 'missing cnr command' : `unknown cnr command "${args[0]}"`)
+  expectNoMore(args, 1)
+  const report = await berth.cnrIndex.rebuild((name, err) => {
+    io.stderr.write(`berth: could not reindex ${name}: ${(err as Error).message ?? String(err)}\n`)
+  })
+  out(`reindexed ${report.packages} packages (${report.repositories} repositories read)`)
+  if (report.failed.length > 0) {
+    io.stderr.write(`berth: ${report.failed.length} packages could not be reindexed\n`)
+    return 1
+  }
+  return 0
+}
+
 async function dispatch (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined || command === 'serve') {
@@ -206,14 +221,16 @@ async function dispatch (argv: string[]): Promise<number> {
     out(USAGE)
     return 0
   }
-  const run = { user: userCommand, policy: policyCommand, repo: repoCommand }[command]
+  const run = { user: userCommand, policy: policyCommand, repo: repoCommand, cnr: cnrCommand }[command]
   if (run === undefined) throw new UsageError(`unknown command "${command}"`)
-  const config = loadConfig(io.env)
-  const driver = await createDriver(config.storage)
+  const loaded = loadConfig(io.env)
+  // A command reads the store afresh: what it just wrote, or what a server wrote, is never cached away.
+  const config = { ...loaded, auth: { ...loaded.auth, cacheTtlMs: 0 } }
+  const berth = await createBerth(config, { logger: createLogger(config, io.stderr) })
   try {
-    return await run(driver, config, rest)
+    return await run(berth, rest)
   } finally {
-    await driver.close()
+    await berth.close()
   }
 }
 

@@ -2,6 +2,7 @@
 // Process entry: read the configuration, build the app, listen, and shut down cleanly on signals.
 import { ConfigError, loadConfig } from './config.js'
 import { buildApp } from './app.js'
+import { createBerth } from './compose.js'
 
 async function main (): Promise<void> {
   let config
@@ -14,9 +15,10 @@ async function main (): Promise<void> {
     }
     throw err
   }
-  const app = await buildApp({ config })
+  const berth = await createBerth(config)
+  const app = await buildApp(berth)
   const purge = setInterval(() => {
-    app.registry.uploads.purgeExpired()
+    berth.registry.uploads.purgeExpired()
       .then(n => { if (n > 0) app.log.info({ purged: n }, 'purged expired upload sessions') })
       .catch(err => { app.log.warn({ err }, 'purging expired uploads failed') })
   }, 3600_000)

@@ -1,24 +1,21 @@
 // The CNR/APPR app-registry API, served below /cnr (what appr and cnr clients use) and below / (what
 // CNR-era curl scripts use): /version and /api/v1/... in both places. Each mount is an encapsulated scope
 // with its own body parser (any body is read as bytes and then as JSON, whatever its Content-Type), its
-// own error and not-found handlers (always the CNR error body), and CORS as APPR had it.
+// own error and not-found handlers (always the CNR error body), and CORS as APPR had it. The package index
+// is kept by a registry-event subscriber (index-projector.ts), not by this plugin.
 import type { FastifyInstance } from 'fastify'
-import fp from 'fastify-plugin'
 import type { Auth } from '../auth/index.js'
 import type { Config } from '../config.js'
-import type { Registry } from '../registry/index.js'
 import { CnrError, cnrErrorHandler } from './errors.js'
 import { API_VERSION } from './media-types.js'
-import { cnrObserver } from './observer.js'
 import { buildOpenApi } from './openapi.js'
 import { routes, type CnrContext, type Method } from './routes.js'
-import { createCnrService, packageName, type CnrService } from './service.js'
+import { packageName, type CnrService } from './service.js'
 
 export interface CnrPluginOptions {
-  registry: Registry
+  service: CnrService
+  auth: Auth
   config: Config
-  /** Who may do what; by default the app's `auth` decoration (buildApp). */
-  auth?: Auth
 }
 
 /** Push bodies carry the tarball base64-encoded inside JSON. */
@@ -97,10 +94,8 @@ function versionRoute (app: FastifyInstance): void {
   for (const url of spellings('/version')) app.get(url, async () => version)
 }
 
-async function cnrPlugin (app: FastifyInstance, { registry, config, auth = app.auth }: CnrPluginOptions): Promise<void> {
-  const service = createCnrService(registry)
+export async function cnrApi (app: FastifyInstance, { service, auth, config }: CnrPluginOptions): Promise<void> {
   const openapi = JSON.stringify(buildOpenApi(routes))
-  await app.register(cnrObserver, { service }) // fp-wrapped as well: its hook lands on the root
   // Below /cnr: one scope, whose not-found handler also answers unknown /cnr/... paths.
   await app.register(async cnr => {
     await cnrScope(cnr)
@@ -115,10 +110,5 @@ async function cnrPlugin (app: FastifyInstance, { registry, config, auth = app.a
   })
 }
 
-/**
- * Not encapsulated itself (fastify-plugin), so that the /v2 write observer hooks the root; each mount
- * below is an encapsulated scope of its own.
- */
-export const cnrApi = fp(cnrPlugin, { fastify: '5.x', name: 'berth-cnr' })
 
 export { cnrErrorHandler }

@@ -1,7 +1,7 @@
 // The CNR package index: one summary record per package (its releases and their media types) for list
 // pages, and search postings keyed by the 1-, 2- and 3-grams of the package name. The OCI store stays the
-// source of truth; the index is kept up to date by every CNR write and by the /v2 write observer, and a
-// page of the list or of a search costs one prefix listing plus one record read per item:
+// source of truth; the index follows its registry events (index-projector.ts), whoever wrote, can be rebuilt
+// from the store, and a page of the list or of a search costs one prefix listing plus one record read per item:
 //   - list: `cnr/packages/[<ns>/]`, in name order;
 //   - search for q: the postings of q itself when it is at most 3 characters long (exactly the names that
 //     contain it), otherwise of q's first trigram, filtered by the whole of q on the key alone.
@@ -46,6 +46,14 @@ export function gramsOf (name: string): string[] {
   return [...grams]
 }
 
+/** Whether a stored value has the shape of a package record. */
+function isPackageRecord (value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const { name, createdAt, releases } = value as Partial<PackageRecord>
+  return typeof name === 'string' && typeof createdAt === 'string' && typeof releases === 'object' && releases !== null &&
+    !Array.isArray(releases) && Object.values(releases).every(types => Array.isArray(types))
+}
+
 const hex = (gram: string): string => Buffer.from(gram, 'utf8').toString('hex')
 
 export function createPackageIndex (driver: StorageDriver, records: Records) {
@@ -82,12 +90,26 @@ export function createPackageIndex (driver: StorageDriver, records: Records) {
       }, mediaTypes.length > 0)
     },
 
-    /** Replaces every release of a package (after a change the observer could not pin down). */
-    async setReleases (name: string, releases: Record<string, string[]>): Promise<void> {
+    /**
+     * Rewrites a package's record with releases re-derived from the store (a rebuild): a record that cannot
+     * be read is replaced, and the search postings are written again in case some were lost.
+     */
+    async restore (name: string, releases: Record<string, string[]>): Promise<void> {
+      const key = paths.cnrPackage(name)
+      let readable: boolean
+      try {
+        const stored = await records.read<unknown>(key)
+        readable = stored === undefined || isPackageRecord(stored.value)
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) throw err
+        readable = false
+      }
+      if (!readable) await driver.delete(key) // start it afresh
       await index.update(name, current => {
         for (const release of Object.keys(current)) delete current[release]
         Object.assign(current, releases)
       }, Object.keys(releases).length > 0)
+      if (Object.keys(releases).length > 0) await addPostings(name)
     },
 
     async update (name: string, change: (releases: Record<string, string[]>) => void, create: boolean): Promise<void> {

@@ -227,7 +227,7 @@ export function createCnrService (registry: Registry) {
         if (state.current === release) await tags.set(name, channel, record)
       }
     }
-    await index.setRelease(name, release, entries.map(e => e.mediaType))
+    // The index follows from the tag events of these writes (index-projector.ts).
   }
 
   /** Makes each changed channel's tag follow its current release (or go, with the channel). */
@@ -467,24 +467,26 @@ export function createCnrService (registry: Registry) {
     },
 
     // -------------------------------------------------------------------------------------------------
-    // Keeping the index in step with writes made through /v2 (see observer.ts).
+    // Keeping the index in step with the store, whoever wrote to it (see index-projector.ts).
 
-    /** Re-reads the given tags of a repository that a /v2 request changed. */
+    /**
+     * Re-reads the given tags of a repository after they changed. Only manifests are read: this runs inside
+     * every write, whichever door, and CNR digests are worked out when a view first needs them.
+     */
     async syncTags (name: string, changed: string[]): Promise<void> {
       for (const tag of changed) {
         const release = tagToRelease(tag)
         if (release === undefined) continue
         const found = await readRelease(name, release)
-        for (const entry of found?.entries ?? []) await cnrDigestFor(name, entry)
         await index.setRelease(name, release, found?.entries?.map(e => e.mediaType) ?? [])
       }
     },
 
-    /** Re-reads every release of a repository (after a /v2 delete by digest, which may untag any of them). */
+    /** Re-derives a package's whole index record from its releases in the store (a rebuild). */
     async syncAll (name: string): Promise<void> {
       const releases: Record<string, string[]> = {}
       for (const release of await packageReleases(name)) releases[release.release] = (release.entries ?? []).map(e => e.mediaType).sort()
-      await index.setReleases(name, releases)
+      await index.restore(name, releases)
     }
   }
   return service

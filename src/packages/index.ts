@@ -11,15 +11,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Auth, RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
 import { errorReply } from '../http/error-reply.js'
-import type { Registry } from '../registry/index.js'
 import { packagesDialect, setRealm } from './errors.js'
-import { PackageFileError, createPackageService, parseFile } from './service.js'
+import { PackageFileError, parseFile, type PackageService } from './service.js'
 
 export interface PackagesPluginOptions {
-  registry: Registry
+  packages: PackageService
+  auth: Auth
   config: Config
-  /** Who may do what; by default the app's `auth` decoration (buildApp). */
-  auth?: Auth
 }
 
 function positiveInt (value: unknown, name: string, fallback: number): number {
@@ -29,8 +27,7 @@ function positiveInt (value: unknown, name: string, fallback: number): number {
   return n
 }
 
-export async function packagesApi (app: FastifyInstance, { registry, config, auth = app.auth }: PackagesPluginOptions): Promise<void> {
-  const packages = createPackageService(registry)
+export async function packagesApi (app: FastifyInstance, { packages, auth, config }: PackagesPluginOptions): Promise<void> {
   setRealm(app, auth.config.service)
   /**
    * Checks `action` on the file's repository. A name that is not a package file name belongs to no repository:

@@ -5,13 +5,14 @@ import { isNotFound, type StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Catalog } from './catalog.js'
 import { parseDigest } from './digest.js'
+import type { RegistryEvents } from './events.js'
 import { readRecord, writeRecord } from './records.js'
 
 interface LayerLink {
   size: number
 }
 
-export function createBlobs (driver: StorageDriver, catalog: Catalog) {
+export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents) {
   const blobs = {
     /** Size of a blob the repository links, or BLOB_UNKNOWN. */
     async stat (name: string, digest: string): Promise<{ size: number }> {
@@ -42,12 +43,14 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog) {
     async link (name: string, digest: string, size: number): Promise<void> {
       await writeRecord(driver, paths.layerLink(name, digest), { size } satisfies LayerLink)
       await catalog.ensure(name)
+      await events.emit('blob-committed', { repository: name, digest, size })
     },
 
     /** Unlinks the blob from the repository. The bytes stay for other repositories (garbage collection is offline). */
     async delete (name: string, digest: string): Promise<void> {
       parseDigest(digest)
       if (!await driver.delete(paths.layerLink(name, digest))) throw blobUnknown(digest)
+      await events.emit('blob-deleted', { repository: name, digest })
     },
 
     /**

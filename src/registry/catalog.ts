@@ -1,16 +1,18 @@
 // The repository catalog: one marker per repository, so a page of names is one prefix listing.
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
+import type { RegistryEvents } from './events.js'
 import type { Page, PageRequest } from './pagination.js'
 
-export function createCatalog (driver: StorageDriver) {
+export function createCatalog (driver: StorageDriver, events: RegistryEvents) {
   // Markers are immutable once written, so a process may remember the ones it has seen.
   const known = new Set<string>()
   return {
     async ensure (name: string): Promise<void> {
       if (known.has(name)) return
-      await driver.createIfAbsent(paths.catalogEntry(name), Buffer.from('{}'))
+      const created = await driver.createIfAbsent(paths.catalogEntry(name), Buffer.from('{}'))
       known.add(name)
+      if (created) await events.emit('repository-created', { repository: name })
     },
 
     async exists (name: string): Promise<boolean> {

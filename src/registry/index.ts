@@ -1,7 +1,9 @@
-// The registry's domain services, wired once over one storage driver. HTTP-free: the API surfaces call these.
+// The registry's domain services, wired once over one storage driver. HTTP-free: the API surfaces call these,
+// and the services tell `events` of every write they make.
 import type { StorageDriver } from '../storage/driver.js'
 import { createBlobs } from './blobs.js'
 import { createCatalog } from './catalog.js'
+import type { RegistryEvents } from './events.js'
 import { createManifests } from './manifests.js'
 import { createReferrers } from './referrers.js'
 import { createTags } from './tags.js'
@@ -9,16 +11,19 @@ import { createUploads } from './uploads.js'
 
 export interface RegistryOptions {
   uploadTtlMs: number
+  /** Told of every durable write (see events.ts). */
+  events: RegistryEvents
 }
 
 export function createRegistry (driver: StorageDriver, options: RegistryOptions) {
-  const catalog = createCatalog(driver)
-  const blobs = createBlobs(driver, catalog)
-  const tags = createTags(driver)
+  const { events } = options
+  const catalog = createCatalog(driver, events)
+  const blobs = createBlobs(driver, catalog, events)
+  const tags = createTags(driver, events)
   const referrers = createReferrers(driver)
-  const manifests = createManifests(driver, { blobs, tags, referrers, catalog })
+  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events })
   const uploads = createUploads(driver, blobs, { ttlMs: options.uploadTtlMs })
-  return { driver, catalog, blobs, tags, referrers, manifests, uploads }
+  return { driver, events, catalog, blobs, tags, referrers, manifests, uploads }
 }
 
 export type Registry = ReturnType<typeof createRegistry>

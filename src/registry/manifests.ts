@@ -11,6 +11,7 @@ import { mapLimit } from '../util/map-limit.js'
 import type { Blobs } from './blobs.js'
 import type { Catalog } from './catalog.js'
 import { digestOf, looksLikeDigest, parseDigest } from './digest.js'
+import type { RegistryEvents } from './events.js'
 import {
   MediaTypes, isIndexMediaType, isManifestMediaType, validateManifest, type ManifestMediaType
 } from './manifest-schemas.js'
@@ -50,12 +51,13 @@ export interface ManifestDeps {
   tags: Tags
   referrers: Referrers
   catalog: Catalog
+  events: RegistryEvents
 }
 
 /** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
 const DEFAULT_PLATFORM = { os: 'linux', architecture: 'amd64' }
 
-export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog }: ManifestDeps) {
+export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events }: ManifestDeps) {
   // Content by digest never goes stale; only existence can change, and that is read from links every time.
   const bytesCache = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: b => b.length || 1 })
 
@@ -157,6 +159,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       if (subject !== undefined) {
         await referrers.add(name, subject, referrerDescriptor(digest, mediaType, bytes.length, doc))
       }
+      await events.emit('manifest-put', { repository: name, digest, mediaType, size: bytes.length, ...(subject === undefined ? {} : { subject }) })
       const record = { digest, mediaType, size: bytes.length }
       for (const tag of tagsToSet) await tags.set(name, tag, record)
       return { digest, subject, tags: tagsToSet }
@@ -174,6 +177,11 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       await tags.deleteAllFor(name, reference)
       if (link.subject !== undefined) await referrers.remove(name, link.subject, reference)
       await driver.delete(paths.manifestLink(name, reference))
+      const { subject } = link
+      await events.emit('manifest-deleted', { repository: name, digest: reference, mediaType: link.mediaType, size: link.size, ...(subject === undefined ? {} : { subject }) })
+      if ((await driver.list(paths.manifestsPrefix(name), { limit: 1 })).keys.length === 0) {
+        await events.emit('repository-emptied', { repository: name })
+      }
     }
   }
   return manifests

@@ -1,7 +1,8 @@
 // Tags: one small record per tag, plus a reverse index so deleting a manifest finds its tags
-// without reading every tag of the repository.
+// without reading every tag of the repository. Every tag write and delete is told as a registry event.
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
+import type { RegistryEvents } from './events.js'
 import type { Page, PageRequest } from './pagination.js'
 import { readRecord, writeRecord } from './records.js'
 
@@ -11,7 +12,7 @@ export interface TagRecord {
   size: number
 }
 
-export function createTags (driver: StorageDriver) {
+export function createTags (driver: StorageDriver, events: RegistryEvents) {
   const tags = {
     async get (name: string, tag: string): Promise<TagRecord | undefined> {
       return await readRecord<TagRecord>(driver, paths.tag(name, tag))
@@ -25,6 +26,7 @@ export function createTags (driver: StorageDriver) {
       if (previous !== undefined && previous.digest !== record.digest) {
         await driver.delete(paths.taggedEntry(name, previous.digest, tag))
       }
+      await events.emit('tag-set', { repository: name, tag, digest: record.digest, mediaType: record.mediaType, size: record.size })
     },
 
     /** Deletes a tag. Returns false when there was none. */
@@ -33,6 +35,7 @@ export function createTags (driver: StorageDriver) {
       if (record === undefined) return false
       await driver.delete(paths.tag(name, tag))
       await driver.delete(paths.taggedEntry(name, record.digest, tag))
+      await events.emit('tag-deleted', { repository: name, tag, digest: record.digest })
       return true
     },
 
@@ -44,8 +47,10 @@ export function createTags (driver: StorageDriver) {
         for (const key of page.keys) {
           const tag = key.slice(prefix.length)
           const record = await tags.get(name, tag)
-          if (record?.digest === digest) await driver.delete(paths.tag(name, tag))
+          const named = record?.digest === digest
+          if (named) await driver.delete(paths.tag(name, tag))
           await driver.delete(key)
+          if (named) await events.emit('tag-deleted', { repository: name, tag, digest })
         }
         if (!page.truncated) return
       }

@@ -27,6 +27,7 @@ export const paths = {
   },
   layerLink: (name: string, digest: string): string => `${repo(name)}/_layers/${digestPath(digest)}`,
   manifestLink: (name: string, digest: string): string => `${repo(name)}/_manifests/${digestPath(digest)}`,
+  manifestsPrefix: (name: string): string => `${repo(name)}/_manifests/`,
 
   tag: (name: string, tag: string): string => `${repo(name)}/_tags/${tag}`,
   tagsPrefix: (name: string): string => `${repo(name)}/_tags/`,

@@ -106,9 +106,9 @@ t.test('users: add, list, passwd, admin and delete, with passwords on stdin', as
   t.equal((await berth(dir, ['user', 'passwd', 'nobody'], 'whatever-pw\n')).code, 1)
 
   t.equal((await berth(dir, ['user', 'admin', 'alice', 'on'])).code, 0)
-  t.match(await app.auth.users.get('alice'), { admin: true })
+  t.match(await app.berth.auth.users.get('alice'), { admin: true })
   t.equal((await berth(dir, ['user', 'admin', 'alice', 'off'])).code, 0)
-  t.match(await app.auth.users.get('alice'), { admin: false })
+  t.match(await app.berth.auth.users.get('alice'), { admin: false })
 
   const deleted = await berth(dir, ['user', 'delete', 'bob'])
   t.equal(deleted.code, 0)
@@ -152,7 +152,7 @@ t.test('policies and visibility', async t => {
 
   t.equal((await berth(dir, ['repo', 'visibility', 'alice/x'])).stdout, 'alice/x\tprivate\n')
   t.equal((await berth(dir, ['repo', 'visibility', 'alice/x', 'public'])).stdout, 'alice/x\tpublic\n')
-  t.equal(await app.auth.visibility('alice/x'), 'public')
+  t.equal(await app.berth.auth.visibility('alice/x'), 'public')
   t.equal((await berth(dir, ['repo', 'visibility', 'alice/x', 'secret'])).code, 2)
   t.equal((await berth(dir, ['repo', 'visibility', 'Bad/Name'])).code, 2)
   t.equal((await berth(dir, ['policy', 'grant', 'alice', 'bob', 'admin'])).code, 2)

@@ -88,12 +88,12 @@ async function fixture (t: Test): Promise<FastifyInstance> {
       }
     }
   }
-  await app.auth.users.add('root', PASSWORDS.root, { admin: true })
-  await app.auth.users.add('alice', PASSWORDS.alice)
-  await app.auth.users.add('bob', PASSWORDS.bob)
-  await app.auth.policies.grant('packages', 'alice', 'write')
-  await app.auth.setVisibility(CNR_PACKAGE.public, 'public')
-  await app.auth.setVisibility(`packages/${FILE_PACKAGE.public}`, 'public')
+  await app.berth.auth.users.add('root', PASSWORDS.root, { admin: true })
+  await app.berth.auth.users.add('alice', PASSWORDS.alice)
+  await app.berth.auth.users.add('bob', PASSWORDS.bob)
+  await app.berth.auth.policies.grant('packages', 'alice', 'write')
+  await app.berth.auth.setVisibility(CNR_PACKAGE.public, 'public')
+  await app.berth.auth.setVisibility(`packages/${FILE_PACKAGE.public}`, 'public')
   return app
 }
 
@@ -260,7 +260,7 @@ t.test('signup: forbidden by default; with BERTH_SIGNUP=true it creates a user, 
   })
   const { app } = await buildAuthApp(t)
   expectCnrError(t, await signup(app, 'carol'), 403, 'forbidden')
-  t.equal(await app.auth.users.get('carol'), undefined)
+  t.equal(await app.berth.auth.users.get('carol'), undefined)
 
   const { app: open } = await buildAuthApp(t, { BERTH_SIGNUP: 'true' })
   const res = await signup(open, 'carol')
@@ -276,7 +276,7 @@ t.test('the push visibility field: public packages are pulled anonymously; summa
   t.equal((await cnrPush(app, 'alice/pub', '1.0.0', alice, { visibility: 'public' })).statusCode, 200)
   t.equal((await cnrPush(app, 'alice/priv', '1.0.0', alice, { visibility: 'private' })).statusCode, 200)
   t.equal((await cnrPush(app, 'alice/plain', '1.0.0', alice)).statusCode, 200)
-  t.equal(await app.auth.visibility('alice/pub'), 'public')
+  t.equal(await app.berth.auth.visibility('alice/pub'), 'public')
 
   const pull = await app.inject({ method: 'GET', url: '/cnr/api/v1/packages/alice/pub/1.0.0/kpm/pull' })
   t.equal(pull.statusCode, 200, 'anonymous pull of a public package')
@@ -293,7 +293,7 @@ t.test('the push visibility field: public packages are pulled anonymously; summa
   t.equal((await cnrPush(app, 'alice/pub', '1.0.1', alice, { visibility: 'private' })).statusCode, 200)
   expectCnrError(t, await app.inject({ method: 'GET', url: '/cnr/api/v1/packages/alice/pub/1.0.0/kpm/pull' }), 401, 'unauthorized-access')
   expectCnrError(t, await cnrPush(app, 'alice/pub', '1.0.2', { authorization: basicOf('bob') }, { visibility: 'public' }), 403, 'forbidden')
-  t.equal(await app.auth.visibility('alice/pub'), 'private')
+  t.equal(await app.berth.auth.visibility('alice/pub'), 'private')
   expectCnrError(t, await cnrPush(app, 'alice/pub', '1.0.2', alice, { visibility: 'secret' }), 400, 'invalid-usage')
 })
 

@@ -24,9 +24,9 @@ export const basicOf = (who: Who): string => basic(who, PASSWORDS[who])
 /** An app with auth on: root (admin), alice and bob. */
 export async function buildAuthApp (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, config: Config }> {
   const built = await buildTestApp(t, env)
-  await built.app.auth.users.add('root', PASSWORDS.root, { admin: true })
-  await built.app.auth.users.add('alice', PASSWORDS.alice)
-  await built.app.auth.users.add('bob', PASSWORDS.bob)
+  await built.app.berth.auth.users.add('root', PASSWORDS.root, { admin: true })
+  await built.app.berth.auth.users.add('alice', PASSWORDS.alice)
+  await built.app.berth.auth.users.add('bob', PASSWORDS.bob)
   return built
 }
 
@@ -53,7 +53,7 @@ export function claimsOf (token: string): Record<string, unknown> {
 export async function forge (app: FastifyInstance, claims: Record<string, unknown>, { audience = 'berth', expiresAt, issuedAt }: { audience?: string, expiresAt?: number, issuedAt?: number } = {}): Promise<string> {
   // Make sure the key exists (the first token issued creates it).
   await tokenFor(app, undefined, [])
-  const stored = JSON.parse((await app.registry.driver.readAll(paths.authSigningKey)).toString('utf8')) as { kid: string, secret: string }
+  const stored = JSON.parse((await app.berth.registry.driver.readAll(paths.authSigningKey)).toString('utf8')) as { kid: string, secret: string }
   const now = Math.floor(Date.now() / 1000)
   const iat = issuedAt ?? now
   return await new SignJWT(claims)

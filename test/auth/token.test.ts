@@ -10,7 +10,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
 t.test('GET with Basic credentials: {token, access_token, expires_in, issued_at}, granting only what the user may do', async t => {
   const { app } = await buildAuthApp(t)
-  await app.auth.policies.grant('carol', 'alice', 'read')
+  await app.berth.auth.policies.grant('carol', 'alice', 'read')
   const query = new URLSearchParams({ service: 'berth', client_id: 'test' })
   for (const scope of ['repository:alice/app:pull,push', 'repository:bob/app:pull,push,delete', 'repository:carol/x:*', 'registry:catalog:*', 'unknown:thing:do']) {
     query.append('scope', scope)
@@ -45,7 +45,7 @@ t.test('GET with Basic credentials: {token, access_token, expires_in, issued_at}
 
 t.test('GET without credentials: an anonymous token, granting pulls of public repositories only', async t => {
   const { app } = await buildAuthApp(t)
-  await app.auth.policies.setVisibility('alice/pub', 'public')
+  await app.berth.auth.policies.setVisibility('alice/pub', 'public')
   const token = await tokenFor(app, undefined, ['repository:alice/pub:pull,push', 'repository:alice/app:pull'])
   const claims = claimsOf(token)
   t.equal(claims.sub, undefined)
@@ -118,7 +118,7 @@ t.test('repeated failed logins from one client are throttled with 429 and Retry-
   expectError(t, await app.inject({ method: 'GET', url: '/v2/alice/x/tags/list', headers: { authorization: basicOf('alice') }, ...from('10.0.0.1') }), 429, 'TOOMANYREQUESTS', 'Basic on /v2')
   const form = new URLSearchParams({ grant_type: 'password', username: 'alice', password: PASSWORDS.alice }).toString()
   expectError(t, await app.inject({ method: 'POST', url: '/v2/token', headers: FORM, payload: form, ...from('10.0.0.1') }), 429, 'TOOMANYREQUESTS', 'the password grant')
-  await rejectsWith(t, app.auth.cnrLogin('alice', PASSWORDS.alice, '10.0.0.1'), 'throttled', undefined, 'the CNR login')
+  await rejectsWith(t, app.berth.auth.cnrLogin('alice', PASSWORDS.alice, '10.0.0.1'), 'throttled', undefined, 'the CNR login')
 
   t.equal((await app.inject({ method: 'GET', url: '/v2/token', headers: { authorization: basicOf('alice') }, ...from('10.0.0.2') })).statusCode, 200, 'another client is not affected')
   // Failures on /v2 Basic and the password grant count as well.
@@ -156,7 +156,7 @@ t.test('tokens are refused when expired, tampered with, signed by another key, f
   }
   const good = await tokenFor(app, 'alice', ['repository:alice/app:pull,push'])
   t.equal((await use(good)).statusCode, 202, 'the genuine token works')
-  const gen = (await app.auth.users.get('alice'))?.gen
+  const gen = (await app.berth.auth.users.get('alice'))?.gen
   const access = [{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }]
 
   const now = Math.floor(Date.now() / 1000)
@@ -176,18 +176,18 @@ t.test('tokens are refused when expired, tampered with, signed by another key, f
   refused(await use(none), 'alg none', /malformed|signature/)
   refused(await use('not-a-jwt'), 'garbage', /malformed/)
 
-  await app.auth.users.setPassword('alice', 'a-new-password-2')
+  await app.berth.auth.users.setPassword('alice', 'a-new-password-2')
   refused(await use(good), 'revoked by a new password', /revoked/)
   const res = await app.inject({ method: 'GET', url: '/v2/token?scope=repository:alice/app:push', headers: { authorization: basic('alice', 'a-new-password-2') } })
   const fresh = (res.json() as { token: string }).token
   t.equal((await use(fresh)).statusCode, 202, 'a token issued after the new password works')
-  await app.auth.users.delete('alice')
+  await app.berth.auth.users.delete('alice')
   refused(await use(fresh), 'revoked by deleting the user', /revoked/)
 })
 
 t.test('a token is never honoured beyond its scope, nor beyond what its user may do now', async t => {
   const { app } = await buildAuthApp(t)
-  await app.auth.policies.grant('alice', 'bob', 'write')
+  await app.berth.auth.policies.grant('alice', 'bob', 'write')
   const pullOnly = await tokenFor(app, 'alice', ['repository:alice/app:pull'])
   const push = await app.inject({ method: 'POST', url: '/v2/alice/app/blobs/uploads/', headers: { authorization: `Bearer ${pullOnly}` } })
   expectError(t, push, 401, 'UNAUTHORIZED', 'push with a pull token')
@@ -201,15 +201,15 @@ t.test('a token is never honoured beyond its scope, nor beyond what its user may
   const bobPush = await tokenFor(app, 'bob', ['repository:alice/app:pull,push'])
   t.same(claimsOf(bobPush).access, [{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }])
   t.equal((await app.inject({ method: 'POST', url: '/v2/alice/app/blobs/uploads/', headers: { authorization: `Bearer ${bobPush}` } })).statusCode, 202)
-  await app.auth.policies.revoke('alice', 'bob')
+  await app.berth.auth.policies.revoke('alice', 'bob')
   expectError(t, await app.inject({ method: 'POST', url: '/v2/alice/app/blobs/uploads/', headers: { authorization: `Bearer ${bobPush}` } }), 403, 'DENIED', 'after the policy change')
-  const wide = await forge(app, { use: 'access', sub: 'bob', gen: (await app.auth.users.get('bob'))?.gen, access: [{ type: 'repository', name: 'root/secret', actions: ['*'] }] })
+  const wide = await forge(app, { use: 'access', sub: 'bob', gen: (await app.berth.auth.users.get('bob'))?.gen, access: [{ type: 'repository', name: 'root/secret', actions: ['*'] }] })
   expectError(t, await app.inject({ method: 'DELETE', url: `/v2/root/secret/manifests/sha256:${'a'.repeat(64)}`, headers: { authorization: `Bearer ${wide}` } }), 403, 'DENIED', 'claims wider than the user')
 })
 
 t.test('identity tokens (refresh tokens, the CNR login token) work as Bearer credentials on /v2', async t => {
   const { app } = await buildAuthApp(t)
-  const { token } = await app.auth.cnrLogin('alice', PASSWORDS.alice, '127.0.0.1')
+  const { token } = await app.berth.auth.cnrLogin('alice', PASSWORDS.alice, '127.0.0.1')
   t.match(token, /^Bearer ey/)
   t.equal((await app.inject({ method: 'POST', url: '/v2/alice/app/blobs/uploads/', headers: { authorization: token } })).statusCode, 202)
   expectError(t, await app.inject({ method: 'POST', url: '/v2/bob/app/blobs/uploads/', headers: { authorization: token } }), 403, 'DENIED')
@@ -219,7 +219,7 @@ t.test('the admin is bootstrapped from BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD
   const dir = dataDir(t)
   const env = { BERTH_DATA_DIR: dir, BERTH_ADMIN_USER: 'boss', BERTH_ADMIN_PASSWORD: 'first-password' }
   const { app } = await buildTestApp(t, env)
-  t.match(await app.auth.users.get('boss'), { username: 'boss', admin: true })
+  t.match(await app.berth.auth.users.get('boss'), { username: 'boss', admin: true })
   t.equal((await app.inject({ method: 'GET', url: '/v2/', headers: { authorization: basic('boss', 'first-password') } })).statusCode, 200)
   await app.close()
   // A restart with another password resets it (the environment is the source of truth for this one user).

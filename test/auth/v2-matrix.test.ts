@@ -68,10 +68,10 @@ async function fixture (t: Test): Promise<Fixture> {
     }
     repos[visibility] = { name, image, deletable }
   }
-  await app.auth.users.add('root', PASSWORDS.root, { admin: true })
-  await app.auth.users.add('alice', PASSWORDS.alice)
-  await app.auth.users.add('bob', PASSWORDS.bob)
-  await app.auth.policies.setVisibility('alice/pub', 'public')
+  await app.berth.auth.users.add('root', PASSWORDS.root, { admin: true })
+  await app.berth.auth.users.add('alice', PASSWORDS.alice)
+  await app.berth.auth.users.add('bob', PASSWORDS.bob)
+  await app.berth.auth.policies.setVisibility('alice/pub', 'public')
   return { app, repos }
 }
 
@@ -219,21 +219,21 @@ t.test('namespace policies share a namespace: read lets a user pull, write lets 
   const digest = fx.repos.private.deletable.get('other/basic') ?? ''
   t.equal((await app.inject({ method: 'GET', url: '/v2/alice/app/tags/list', headers: bob })).statusCode, 403)
 
-  await app.auth.policies.grant('alice', 'bob', 'read')
+  await app.berth.auth.policies.grant('alice', 'bob', 'read')
   t.equal((await app.inject({ method: 'GET', url: '/v2/alice/app/tags/list', headers: bob })).statusCode, 200, 'read: pull')
   expectError(t, await app.inject({ method: 'DELETE', url: `/v2/alice/app/manifests/${digest}`, headers: bob }), 403, 'DENIED', 'read: no delete')
   const catalog = await app.inject({ method: 'GET', url: '/v2/_catalog', headers: bob })
   t.ok((catalog.json() as { repositories: string[] }).repositories.includes('alice/app'), 'read: listed in the catalog')
 
-  await app.auth.policies.grant('alice', 'bob', 'write')
+  await app.berth.auth.policies.grant('alice', 'bob', 'write')
   t.equal((await app.inject({ method: 'DELETE', url: `/v2/alice/app/manifests/${digest}`, headers: bob })).statusCode, 202, 'write: delete')
   t.equal((await app.inject({ method: 'POST', url: '/v2/alice/app/blobs/uploads/', headers: bob })).statusCode, 202, 'write: push')
 
-  await app.auth.policies.revoke('alice', 'bob')
+  await app.berth.auth.policies.revoke('alice', 'bob')
   expectError(t, await app.inject({ method: 'GET', url: '/v2/alice/app/tags/list', headers: bob }), 403, 'DENIED', 'revoked')
 
   // "*" shares with every signed-in user, never with anonymous callers.
-  await app.auth.policies.grant('alice', '*', 'read')
+  await app.berth.auth.policies.grant('alice', '*', 'read')
   t.equal((await app.inject({ method: 'GET', url: '/v2/alice/app/tags/list', headers: bob })).statusCode, 200, '* includes bob')
   expectError(t, await app.inject({ method: 'GET', url: '/v2/alice/app/tags/list' }), 401, 'UNAUTHORIZED', '* excludes anonymous')
 })
@@ -241,8 +241,8 @@ t.test('namespace policies share a namespace: read lets a user pull, write lets 
 t.test('the catalog pages over readable repositories only, and its Link never names a hidden one', async t => {
   const { app } = await buildTestApp(t)
   for (const name of ['a/one', 'alice/a', 'b/two', 'alice/b', 'c/three', 'alice/c', 'd/four']) await pushImage(app, name, 'v1')
-  await app.auth.users.add('alice', PASSWORDS.alice)
-  await app.auth.policies.setVisibility('c/three', 'public')
+  await app.berth.auth.users.add('alice', PASSWORDS.alice)
+  await app.berth.auth.policies.setVisibility('c/three', 'public')
   const headers = { authorization: basicOf('alice') }
   const seen: string[] = []
   let url: string | undefined = '/v2/_catalog?n=2'
@@ -269,16 +269,16 @@ t.test('with no users, Berth is open: anonymous push, pull, delete and catalog w
   t.equal((await app.inject({ method: 'GET', url: '/v2/open/repo/tags/list', headers: { authorization: basicOf('alice') } })).statusCode, 200)
   t.equal((await app.inject({ method: 'DELETE', url: `/v2/open/repo/manifests/${pushed.digest}` })).statusCode, 202)
   // The first user turns the rules on.
-  await app.auth.users.add('alice', PASSWORDS.alice)
+  await app.berth.auth.users.add('alice', PASSWORDS.alice)
   expectError(t, await app.inject({ method: 'GET', url: '/v2/open/repo/tags/list' }), 401, 'UNAUTHORIZED')
 })
 
 t.test('BERTH_DEFAULT_VISIBILITY=public makes repositories without a setting pullable by anyone', async t => {
   const { app } = await buildTestApp(t, { BERTH_DEFAULT_VISIBILITY: 'public' })
   await pushImage(app, 'alice/app', 'v1')
-  await app.auth.users.add('alice', PASSWORDS.alice)
+  await app.berth.auth.users.add('alice', PASSWORDS.alice)
   t.equal((await app.inject({ method: 'GET', url: '/v2/alice/app/manifests/v1' })).statusCode, 200)
   expectError(t, await app.inject({ method: 'POST', url: '/v2/alice/app/blobs/uploads/' }), 401, 'UNAUTHORIZED')
-  await app.auth.policies.setVisibility('alice/app', 'private')
+  await app.berth.auth.policies.setVisibility('alice/app', 'private')
   expectError(t, await app.inject({ method: 'GET', url: '/v2/alice/app/manifests/v1' }), 401, 'UNAUTHORIZED')
 })

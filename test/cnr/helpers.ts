@@ -11,6 +11,7 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import tar from 'tar-stream'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import { startServer } from '../helpers/server-process.js'
 
@@ -70,7 +71,7 @@ export async function startApi (t: Test, env: Record<string, string> = {}): Prom
   const dataDir = mkdtempSync(path.join(tmpdir(), 'berth-cnr-'))
   const log = process.env.CNR_TEST_LOG === '1'
   const config = loadConfig({ BERTH_DATA_DIR: dataDir, LOG_LEVEL: log ? 'debug' : 'silent', ...env })
-  const app = await buildApp({ config, logger: log })
+  const app = await buildApp(await createBerth(config))
   t.teardown(async () => {
     await app.close()
     rmSync(dataDir, { recursive: true, force: true })

@@ -7,6 +7,7 @@ import path from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import type { StorageDriver } from '../../src/storage/driver.js'
 import { createDriver } from '../../src/storage/factory.js'
@@ -94,7 +95,7 @@ async function countingApi (t: Test): Promise<{ api: Api, reads: () => number, r
       }
     }
   }) as StorageDriver
-  const app = await buildApp({ config, driver, logger: false })
+  const app = await buildApp(await createBerth(config, { driver }))
   t.teardown(async () => {
     await app.close()
     rmSync(dataDir, { recursive: true, force: true })

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import net, { type AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import { StorageUnavailableError, type StorageDriver } from '../../src/storage/driver.js'
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem.js'
@@ -91,7 +92,7 @@ function assertDialect (t: Test, dialect: DialectName, res: RawResponse, what: s
 
 async function startServer (t: Test, driver?: StorageDriver): Promise<number> {
   const config = loadConfig({ BERTH_DATA_DIR: t.testdir(), LOG_LEVEL: 'silent' })
-  const app = await buildApp({ config, logger: false, ...(driver === undefined ? {} : { driver }) })
+  const app = await buildApp(await createBerth(config, driver === undefined ? {} : { driver }))
   t.teardown(async () => { await app.close() })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return (app.server.address() as AddressInfo).port

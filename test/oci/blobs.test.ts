@@ -24,7 +24,7 @@ t.test('monolithic POST ?digest= stores the blob and answers 201', async t => {
   t.equal(header(res, 'docker-distribution-api-version'), 'registry/2.0')
   t.equal(res.body, '')
   t.same(await storedBlob(app, digest), bytes, 'the stored file holds exactly the pushed bytes')
-  t.same(await app.registry.driver.readAll(paths.blob(digest)), bytes, 'the driver reads the same bytes')
+  t.same(await app.berth.registry.driver.readAll(paths.blob(digest)), bytes, 'the driver reads the same bytes')
   t.same(await storeKeys(app, 'uploads/'), [], 'no upload session or staging data is left behind')
   const get = await app.inject({ method: 'GET', url: header(res, 'location') ?? '' })
   t.equal(get.statusCode, 200, 'Location is readable')

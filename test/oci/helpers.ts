@@ -178,8 +178,8 @@ export async function pushImage (app: FastifyInstance, name: string, reference: 
 /** The stored bytes of a blob (or manifest) in the content-addressed store, or undefined when absent. */
 export async function storedBlob (app: FastifyInstance, digest: string): Promise<Buffer | undefined> {
   const key = paths.blob(digest)
-  if (await app.registry.driver.stat(key) === undefined) return undefined
-  return await app.registry.driver.readAll(key)
+  if (await app.berth.registry.driver.stat(key) === undefined) return undefined
+  return await app.berth.registry.driver.readAll(key)
 }
 
 /** Every key under a prefix (ending in '/'), in order; [] when there is none. */
@@ -187,7 +187,7 @@ export async function storeKeys (app: FastifyInstance, prefix: string): Promise<
   const keys: string[] = []
   let startAfter: string | undefined
   for (;;) {
-    const page = await app.registry.driver.list(prefix, { limit: 1000, startAfter })
+    const page = await app.berth.registry.driver.list(prefix, { limit: 1000, startAfter })
     keys.push(...page.keys)
     if (!page.truncated) return keys
     startAfter = page.keys.at(-1)

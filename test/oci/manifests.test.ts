@@ -33,7 +33,7 @@ t.test('PUT by tag: 201, Location by digest, Docker-Content-Digest of the exact 
   t.equal(res.body, '')
   t.equal(header(res, 'oci-subject'), undefined, 'no OCI-Subject without a subject')
   t.same(await storedBlob(app, digest), bytes, 'the manifest bytes are stored as sent, by digest')
-  t.same(await app.registry.driver.readAll(paths.blob(digest)), bytes)
+  t.same(await app.berth.registry.driver.readAll(paths.blob(digest)), bytes)
 })
 
 t.test('GET by tag and by digest return identical bytes, exact Content-Type and Content-Length', async t => {

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import { paths } from '../../src/storage/paths.js'
 import { buildTestApp } from '../helpers/app.js'
@@ -365,7 +366,7 @@ t.test('chunked sha512 upload', async t => {
 
 t.test('an upload survives a restart: the second process rebuilds the hasher from stored bytes', async t => {
   const dir = t.testdir()
-  const first = await buildApp({ config: loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' }), logger: false })
+  const first = await buildApp(await createBerth(loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })))
   let closedFirst = false
   t.teardown(async () => { if (!closedFirst) await first.close() })
   const { location, id } = await startUpload(t, first, 'survivor')
@@ -375,7 +376,7 @@ t.test('an upload survives a restart: the second process rebuilds the hasher fro
   await first.close()
   closedFirst = true
 
-  const second = await buildApp({ config: loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' }), logger: false })
+  const second = await buildApp(await createBerth(loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })))
   t.teardown(async () => { await second.close() })
   const status = await second.inject({ method: 'GET', url: location })
   t.equal(status.statusCode, 204, 'the session is known to the new process')
@@ -399,7 +400,7 @@ t.test('an upload survives a restart: the second process rebuilds the hasher fro
 
 t.test('after a restart, a final chunk sent in the PUT body is verified against the rebuilt hasher', async t => {
   const dir = t.testdir()
-  const first = await buildApp({ config: loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' }), logger: false })
+  const first = await buildApp(await createBerth(loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })))
   let closedFirst = false
   t.teardown(async () => { if (!closedFirst) await first.close() })
   const good = await startUpload(t, first, 'survivor')
@@ -409,7 +410,7 @@ t.test('after a restart, a final chunk sent in the PUT body is verified against 
   await first.close()
   closedFirst = true
 
-  const second = await buildApp({ config: loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' }), logger: false })
+  const second = await buildApp(await createBerth(loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })))
   t.teardown(async () => { await second.close() })
   const wrong = await put(second, bad.location, sha256(CHUNK1), CHUNK2, '22-41')
   const entry = expectError(t, wrong, 400, 'DIGEST_INVALID')
@@ -435,7 +436,7 @@ t.test('a multi-MiB upload in streamed chunks, continued after a restart', async
     return Readable.from(parts)
   }
   const config = () => loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })
-  const first = await buildApp({ config: config(), logger: false })
+  const first = await buildApp(await createBerth(config()))
   const { location } = await startUpload(t, first, 'large/blob')
   for (let i = 0; i < 2; i++) {
     const start = cuts[i] as number
@@ -446,7 +447,7 @@ t.test('a multi-MiB upload in streamed chunks, continued after a restart', async
   }
   await first.close()
 
-  const second = await buildApp({ config: config(), logger: false })
+  const second = await buildApp(await createBerth(config()))
   t.teardown(async () => { await second.close() })
   const start = cuts[2] as number
   const last = await second.inject({

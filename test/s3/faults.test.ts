@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import {
   completeUpload, listMultipartUploads, listObjectNames, patchChunk, pushMonolithic, startMinio, startUpload, uniqueBucket
@@ -23,11 +24,11 @@ const minio = await startMinio(t)
 /** Berth in this process, listening on a loopback port, with a 2 s S3 timeout. */
 async function startBerth (t: Test, bucket: string): Promise<{ url: string, purge: (now: number) => Promise<number> }> {
   const config = loadConfig({ ...minio.env(bucket, { BERTH_S3_TIMEOUT_SECONDS: '2' }), LOG_LEVEL: 'silent' })
-  const app = await buildApp({ config, logger: false })
+  const app = await buildApp(await createBerth(config))
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
-  return { url: `http://127.0.0.1:${port}`, purge: async now => await app.registry.uploads.purgeExpired(now) }
+  return { url: `http://127.0.0.1:${port}`, purge: async now => await app.berth.registry.uploads.purgeExpired(now) }
 }
 
 async function expectUnavailable (t: Test, res: Response, label: string): Promise<void> {
@@ -206,7 +207,7 @@ t.test('bad or unreachable settings stop the server at startup with a clear mess
   const bucket = uniqueBucket('created')
   t.equal(await minio.client.bucketExists(bucket), false)
   const config = loadConfig({ ...minio.env(bucket), LOG_LEVEL: 'silent' })
-  const app = await buildApp({ config, logger: false })
+  const app = await buildApp(await createBerth(config))
   await app.close()
   t.equal(await minio.client.bucketExists(bucket), true, 'the bucket was created at startup')
 })

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import { pushMonolithic, startMinio, uniqueBucket } from '../helpers/minio.js'
 
@@ -12,7 +13,7 @@ const digestOf = (data: Buffer): string => `sha256:${createHash('sha256').update
 const minio = await startMinio(t)
 
 async function berth (t: Test, extra: Record<string, string>): Promise<{ app: FastifyInstance, url: string }> {
-  const app = await buildApp({ config: loadConfig({ ...minio.env(uniqueBucket('presign'), extra), LOG_LEVEL: 'silent' }), logger: false })
+  const app = await buildApp(await createBerth(loadConfig({ ...minio.env(uniqueBucket('presign'), extra), LOG_LEVEL: 'silent' })))
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import { listMultipartUploads, listObjectNames, startMinio, uniqueBucket } from '../helpers/minio.js'
 
@@ -16,7 +17,7 @@ const minio = await startMinio(t)
 
 async function berth (t: Test): Promise<{ app: FastifyInstance, bucket: string }> {
   const bucket = uniqueBucket('up')
-  const app = await buildApp({ config: loadConfig({ ...minio.env(bucket), LOG_LEVEL: 'silent' }), logger: false })
+  const app = await buildApp(await createBerth(loadConfig({ ...minio.env(bucket), LOG_LEVEL: 'silent' })))
   t.teardown(async () => { await app.close() })
   return { app, bucket }
 }
@@ -141,7 +142,7 @@ t.test('expired uploads are purged with their staging and multipart uploads', as
   const pushing = app.inject({ method: 'POST', url: `/v2/expire/me/blobs/uploads/?digest=${digestOf(Buffer.from('x'))}`, headers: { 'content-type': 'application/octet-stream' }, payload: body })
   for (let i = 0; i < 100 && (await listMultipartUploads(minio.client, bucket)).length === 0; i++) await sleep(50)
   t.equal((await listMultipartUploads(minio.client, bucket)).length, 1)
-  const purged = await app.registry.uploads.purgeExpired(Date.now() + 60 * 24 * 3600_000)
+  const purged = await app.berth.registry.uploads.purgeExpired(Date.now() + 60 * 24 * 3600_000)
   t.equal(purged, 2, 'the session and the interrupted push')
   body.push(randomBytes(MiB))
   body.push(null)

@@ -1,0 +1,60 @@
+// createBerth(): what one Berth process is made of, built once for the server, the CLI and the tests: the
+// store, the registry services and their events, auth, and the CNR and /packages services, with the CNR
+// package index subscribed to the registry events. buildApp() (app.ts) puts the HTTP dialects on top.
+import { pino, type Logger } from 'pino'
+import { createAuth } from './auth/index.js'
+import { requestSerializer } from './auth/log.js'
+import { createIndexProjector } from './cnr/index-projector.js'
+import { createCnrService } from './cnr/service.js'
+import type { Config } from './config.js'
+import { createPackageService } from './packages/service.js'
+import { createEvents } from './registry/events.js'
+import { createRegistry } from './registry/index.js'
+import type { StorageDriver } from './storage/driver.js'
+import { createDriver } from './storage/factory.js'
+
+export interface BerthOptions {
+  /** Use this driver instead of the configured one (tests). */
+  driver?: StorageDriver
+  /** Log here instead of stdout at the configured level (the CLI logs to stderr). */
+  logger?: Logger
+}
+
+/** The process logger: the configured level, credentials redacted (src/auth/log.ts masks query strings). */
+export function createLogger (config: Config, destination?: NodeJS.WritableStream): Logger {
+  const options = {
+    level: config.logLevel,
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+    serializers: { req: requestSerializer }
+  }
+  return destination === undefined ? pino(options) : pino(options, destination)
+}
+
+export async function createBerth (config: Config, { driver, logger }: BerthOptions = {}) {
+  const log = logger ?? createLogger(config)
+  const store = driver ?? await createDriver(config.storage)
+  const events = createEvents(log)
+  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, events })
+  const auth = createAuth(store, config.auth)
+  const cnr = createCnrService(registry)
+  const cnrIndex = createIndexProjector(cnr, registry.catalog)
+  const unsubscribe = cnrIndex.subscribe(events)
+  const packages = createPackageService(registry)
+  return {
+    config,
+    log,
+    driver: store,
+    events,
+    registry,
+    auth,
+    cnr,
+    cnrIndex,
+    packages,
+    async close (): Promise<void> {
+      unsubscribe()
+      await store.close()
+    }
+  }
+}
+
+export type Berth = Awaited<ReturnType<typeof createBerth>>
