@@ -11,8 +11,8 @@ import { createPolicies, EVERY_USER, VISIBILITIES, type Visibility } from './aut
 import { createUsers } from './auth/users.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { isValidName } from './registry/reference.js'
+import { openStore } from './startup.js'
 import type { StorageDriver } from './storage/driver.js'
-import { createDriver } from './storage/factory.js'
 
 const USAGE = `usage: berth [serve]                                   run the registry (the default)
        berth user add <name> [--admin]                  create a user; the password is read from stdin
@@ -209,7 +209,7 @@ async function dispatch (argv: string[]): Promise<number> {
   const run = { user: userCommand, policy: policyCommand, repo: repoCommand }[command]
   if (run === undefined) throw new UsageError(`unknown command "${command}"`)
   const config = loadConfig(io.env)
-  const driver = await createDriver(config.storage)
+  const driver = await openStore(config.storage)
   try {
     return await run(driver, config, rest)
   } finally {
@@ -252,5 +252,6 @@ function isMain (): boolean {
   }
 }
 if (isMain()) {
-  runCli(process.argv.slice(2)).then(code => { if (code >= 0) process.exitCode = code }, () => { process.exitCode = 1 })
+  // Exit explicitly: a store check that timed out may still hold a pending filesystem call.
+  runCli(process.argv.slice(2)).then(code => { if (code >= 0) process.exit(code) }, () => { process.exit(1) })
 }

@@ -1,5 +1,7 @@
 // The only module that reads process.env. Everything else receives a typed Config.
 import path from 'node:path'
+import { passwordProblem } from './auth/passwords.js'
+import { USERNAME_MAX_LENGTH, isValidUsername } from './auth/users.js'
 
 export interface Config {
   host: string
@@ -51,6 +53,9 @@ export class ConfigError extends Error {
 
 const MiB = 1024 * 1024
 
+/** pino's levels: anything else makes the logger throw at startup. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const driver = env.BERTH_STORAGE === undefined || env.BERTH_STORAGE === '' ? 'filesystem' : env.BERTH_STORAGE
   const root = path.resolve(env.BERTH_DATA_DIR ?? './data')
@@ -65,7 +70,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: env.HOST ?? '0.0.0.0',
     port: intFrom(env, 'PORT', 5000, 0, 65535),
-    logLevel: env.LOG_LEVEL ?? 'info',
+    logLevel: choiceFrom(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     storage,
     maxManifestBytes: intFrom(env, 'BERTH_MAX_MANIFEST_BYTES', 4 * MiB, 4 * MiB, 64 * MiB),
     pageSize: { default: 1000, max: 10000 },
@@ -186,6 +191,12 @@ export function authConfigFrom (env: NodeJS.ProcessEnv): AuthConfig {
   if ((adminUser === '') !== (adminPassword === '')) {
     throw new ConfigError('BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD must be set together')
   }
+  // Checked here, with the rules `berth user add` applies, so that a bad value stops startup with one line.
+  if (adminUser !== '' && !isValidUsername(adminUser)) {
+    throw new ConfigError(`BERTH_ADMIN_USER must be 1-${USERNAME_MAX_LENGTH} lowercase letters and digits, separated by '.', '_' or '-' (got "${adminUser}")`)
+  }
+  const passwordIssue = adminPassword === '' ? undefined : passwordProblem(adminPassword)
+  if (passwordIssue !== undefined) throw new ConfigError(`BERTH_ADMIN_PASSWORD: ${passwordIssue}`)
   return {
     service,
     ...(realm === undefined ? {} : { realm }),
