@@ -3,7 +3,7 @@
 // A configuration or environment error is one line on stderr naming the variable, and exit status 2.
 import { ConfigError, loadConfig } from './config.js'
 import { buildApp } from './app.js'
-import { listen, openStore } from './startup.js'
+import { listen, logStarted, openStore } from './startup.js'
 
 async function main (): Promise<void> {
   const config = loadConfig()
@@ -22,6 +22,7 @@ async function main (): Promise<void> {
     })
   }
   await listen(app, config)
+  await logStarted(app, config)
 }
 
 main().catch(err => {

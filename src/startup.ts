@@ -1,11 +1,15 @@
 // Start-up: opening the configured store with bounded checks, naming the variable at fault when the
-// environment is unusable (ConfigError, one line and exit 2 in server.ts and the CLI).
+// environment is unusable (ConfigError, one line and exit 2 in server.ts and the CLI), and the one log line
+// that says what this process is serving.
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError, type Config, type StorageConfig } from './config.js'
 import type { StorageDriver } from './storage/driver.js'
+import { FilesystemDriver } from './storage/drivers/filesystem.js'
 import { createDriver } from './storage/factory.js'
 
 /**
@@ -87,6 +91,43 @@ export async function listen (app: FastifyInstance, config: Pick<Config, 'host' 
     }
     throw err
   }
+}
+
+/** Berth's version, from the package.json next to src/ and dist/. */
+export function version (): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string }
+    return pkg.version ?? 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Logs, once listening, what this process serves: version, store, auth mode and address. */
+export async function logStarted (app: FastifyInstance, config: Config): Promise<void> {
+  const storage = config.storage
+  const location = storage.driver === 'filesystem' ? storage.root : `${storage.s3.endpoint}/${storage.s3.bucket}`
+  const auth = await app.auth.enabled() ? 'users' : 'open'
+  const address = listenAddress(app)
+  const berth = version()
+  app.log.info({ version: berth, storage: storage.driver, location, auth, address },
+    `berth ${berth} started: ${storage.driver} store at ${location}, auth ${auth}, listening on ${address}`)
+  const driver = app.registry.driver
+  if (driver instanceof FilesystemDriver) {
+    const { tempFiles, lockFiles, uploads } = driver.cleaned
+    if (tempFiles + lockFiles + uploads > 0) {
+      app.log.info({ tempFiles, lockFiles, uploads }, `removed leftovers of crashed processes from ${storage.root}: ` +
+        `${tempFiles} temp files, ${lockFiles} lock files, ${uploads} orphaned upload staging directories`)
+    }
+  }
+}
+
+function listenAddress (app: FastifyInstance): string {
+  const address = app.server.address() as AddressInfo | string | null
+  if (address === null) return 'none'
+  if (typeof address === 'string') return address
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
 }
 
 function errorCode (err: unknown): string | undefined {
