@@ -14,6 +14,8 @@ export interface Config {
   pageSize: { default: number, max: number }
   /** Upload sessions untouched for this long are purged. */
   uploadTtlMs: number
+  /** On SIGTERM/SIGINT, in-flight requests get this long to finish before they are cut (src/lifecycle.ts). */
+  shutdownTimeoutMs: number
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -40,7 +42,7 @@ export interface S3Config {
 /** The variables of the core and storage configuration (CONFIG_ENV_VARS, at the end of this file, lists them all). */
 const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
-  'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
+  'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
   'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS'
 ] as const
 
@@ -75,6 +77,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     maxManifestBytes: intFrom(env, 'BERTH_MAX_MANIFEST_BYTES', 4 * MiB, 4 * MiB, 64 * MiB),
     pageSize: { default: 1000, max: 10000 },
     uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
+    shutdownTimeoutMs: intFrom(env, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
     auth: authConfigFrom(env)
   }
 }

@@ -3,6 +3,7 @@
 // A configuration or environment error is one line on stderr naming the variable, and exit status 2.
 import { ConfigError, loadConfig } from './config.js'
 import { buildApp } from './app.js'
+import { handleShutdown } from './lifecycle.js'
 import { listen, logStarted, openStore } from './startup.js'
 
 async function main (): Promise<void> {
@@ -14,13 +15,7 @@ async function main (): Promise<void> {
       .catch(err => { app.log.warn({ err }, 'purging expired uploads failed') })
   }, 3600_000)
   purge.unref()
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down')
-      clearInterval(purge)
-      app.close().then(() => process.exit(0), () => process.exit(1))
-    })
-  }
+  handleShutdown(app, { timeoutMs: config.shutdownTimeoutMs, onShutdown: () => { clearInterval(purge) } })
   await listen(app, config)
   await logStarted(app, config)
 }

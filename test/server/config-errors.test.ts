@@ -49,6 +49,10 @@ t.test('an admin user name that is not valid', async t => {
   await expectConfigError(t, { BERTH_DATA_DIR: tempDir(t), BERTH_ADMIN_USER: 'Not Valid!', BERTH_ADMIN_PASSWORD: 'long enough password' }, 'BERTH_ADMIN_USER')
 })
 
+t.test('a shutdown timeout that is not a number', async t => {
+  await expectConfigError(t, { BERTH_DATA_DIR: tempDir(t), BERTH_SHUTDOWN_TIMEOUT_SECONDS: 'soon' }, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS')
+})
+
 t.test('an S3 endpoint nobody listens on, within the configured timeout', async t => {
   const closed = await listening()
   const port = portOf(closed)
