@@ -25,6 +25,9 @@ const UNREACHABLE = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EPROTO'
 ])
 
+/** S3 error codes for an access key or secret the endpoint does not accept. */
+const REFUSED_CREDENTIALS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch'])
+
 /** Opens the configured store, or fails with a ConfigError that names the variable at fault. */
 export async function openStore (storage: StorageConfig): Promise<StorageDriver> {
   if (storage.driver === 'filesystem') {
@@ -46,7 +49,13 @@ export async function openStore (storage: StorageConfig): Promise<StorageDriver>
     if (code !== undefined && UNREACHABLE.has(code)) {
       throw new ConfigError(`BERTH_S3_ENDPOINT: cannot reach ${endpoint} (${code}) to use bucket "${bucket}"`)
     }
-    // The driver's message names the settings at fault (credentials, bucket, region).
+    if (code !== undefined && REFUSED_CREDENTIALS.has(code)) {
+      throw new ConfigError(`BERTH_S3_ACCESS_KEY, BERTH_S3_SECRET_KEY: ${endpoint} refused the credentials (${code})`)
+    }
+    if (causes(err).some(e => e.name === 'S3TimeoutError')) {
+      throw new ConfigError(`BERTH_S3_ENDPOINT: ${endpoint} did not answer within ${timeoutMs / 1000} s (BERTH_S3_TIMEOUT_SECONDS)`)
+    }
+    // The driver's message names the settings at fault (bucket, region).
     throw new ConfigError((err as Error).message.replace(/\s+/g, ' '))
   }
 }
@@ -130,13 +139,20 @@ function listenAddress (app: FastifyInstance): string {
   return `http://${host}:${address.port}`
 }
 
-function errorCode (err: unknown): string | undefined {
-  for (let e = err as { code?: unknown, cause?: unknown, errors?: unknown[] } | undefined, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
-    if (typeof e.code === 'string') return e.code
-    const inner = Array.isArray(e.errors) ? e.errors[0] : undefined // AggregateError of a dual-stack connect
-    e = (e.cause ?? inner) as typeof e | undefined
+/** An error and its causes, outermost first (an AggregateError of a dual-stack connect counts its first error). */
+function causes (err: unknown): Array<Error & { code?: unknown }> {
+  const chain: Array<Error & { code?: unknown }> = []
+  for (let e = err; e instanceof Error && chain.length < 5;) {
+    chain.push(e)
+    e = e.cause ?? (e instanceof AggregateError ? e.errors[0] : undefined)
   }
-  return undefined
+  return chain
+}
+
+/** The first string `code` along the chain of causes (a socket's errno, or an S3 error code). */
+function errorCode (err: unknown): string | undefined {
+  const withCode = causes(err).find(e => typeof e.code === 'string')
+  return withCode?.code as string | undefined
 }
 
 async function withTimeout<T> (work: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
