@@ -12,6 +12,7 @@ import { EVERY_USER, VISIBILITIES, type Visibility } from './auth/policy.js'
 import { createBerth, createLogger, type Berth } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
 import { isValidName } from './registry/reference.js'
+import { openStore } from './startup.js'
 
 const USAGE = `usage: berth [serve]                                   run the registry (the default)
        berth user add <name> [--admin]                  create a user; the password is read from stdin
@@ -226,7 +227,7 @@ async function dispatch (argv: string[]): Promise<number> {
   const loaded = loadConfig(io.env)
   // A command reads the store afresh: what it just wrote, or what a server wrote, is never cached away.
   const config = { ...loaded, auth: { ...loaded.auth, cacheTtlMs: 0 } }
-  const berth = await createBerth(config, { logger: createLogger(config, io.stderr) })
+  const berth = await createBerth(config, { driver: await openStore(config.storage), logger: createLogger(config, io.stderr) })
   try {
     return await run(berth, rest)
   } finally {
@@ -269,5 +270,6 @@ function isMain (): boolean {
   }
 }
 if (isMain()) {
-  runCli(process.argv.slice(2)).then(code => { if (code >= 0) process.exitCode = code }, () => { process.exitCode = 1 })
+  // Exit explicitly: a store check that timed out may still hold a pending filesystem call.
+  runCli(process.argv.slice(2)).then(code => { if (code >= 0) process.exit(code) }, () => { process.exit(1) })
 }

@@ -1,5 +1,7 @@
 // The only module that reads process.env. Everything else receives a typed Config.
 import path from 'node:path'
+import { passwordProblem } from './auth/passwords.js'
+import { USERNAME_MAX_LENGTH, isValidUsername } from './auth/users.js'
 
 export interface Config {
   host: string
@@ -12,6 +14,8 @@ export interface Config {
   pageSize: { default: number, max: number }
   /** Upload sessions untouched for this long are purged. */
   uploadTtlMs: number
+  /** On SIGTERM/SIGINT, in-flight requests get this long to finish before they are cut (src/lifecycle.ts). */
+  shutdownTimeoutMs: number
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -38,7 +42,7 @@ export interface S3Config {
 /** The variables of the core and storage configuration (CONFIG_ENV_VARS, at the end of this file, lists them all). */
 const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
-  'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
+  'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
   'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS'
 ] as const
 
@@ -50,6 +54,9 @@ export class ConfigError extends Error {
 }
 
 const MiB = 1024 * 1024
+
+/** pino's levels: anything else makes the logger throw at startup. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const driver = env.BERTH_STORAGE === undefined || env.BERTH_STORAGE === '' ? 'filesystem' : env.BERTH_STORAGE
@@ -65,11 +72,12 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   return {
     host: env.HOST ?? '0.0.0.0',
     port: intFrom(env, 'PORT', 5000, 0, 65535),
-    logLevel: env.LOG_LEVEL ?? 'info',
+    logLevel: choiceFrom(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     storage,
     maxManifestBytes: intFrom(env, 'BERTH_MAX_MANIFEST_BYTES', 4 * MiB, 4 * MiB, 64 * MiB),
     pageSize: { default: 1000, max: 10000 },
     uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
+    shutdownTimeoutMs: intFrom(env, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
     auth: authConfigFrom(env)
   }
 }
@@ -186,6 +194,12 @@ export function authConfigFrom (env: NodeJS.ProcessEnv): AuthConfig {
   if ((adminUser === '') !== (adminPassword === '')) {
     throw new ConfigError('BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD must be set together')
   }
+  // Checked here, with the rules `berth user add` applies, so that a bad value stops startup with one line.
+  if (adminUser !== '' && !isValidUsername(adminUser)) {
+    throw new ConfigError(`BERTH_ADMIN_USER must be 1-${USERNAME_MAX_LENGTH} lowercase letters and digits, separated by '.', '_' or '-' (got "${adminUser}")`)
+  }
+  const passwordIssue = adminPassword === '' ? undefined : passwordProblem(adminPassword)
+  if (passwordIssue !== undefined) throw new ConfigError(`BERTH_ADMIN_PASSWORD: ${passwordIssue}`)
   return {
     service,
     ...(realm === undefined ? {} : { realm }),

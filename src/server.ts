@@ -1,21 +1,15 @@
 #!/usr/bin/env node
-// Process entry: read the configuration, build the app, listen, and shut down cleanly on signals.
+// Process entry: read the configuration, open the store, build the app, listen, and shut down cleanly on signals.
+// A configuration or environment error is one line on stderr naming the variable, and exit status 2.
 import { ConfigError, loadConfig } from './config.js'
 import { buildApp } from './app.js'
 import { createBerth } from './compose.js'
+import { handleShutdown } from './lifecycle.js'
+import { listen, logStarted, openStore } from './startup.js'
 
 async function main (): Promise<void> {
-  let config
-  try {
-    config = loadConfig()
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`berth: configuration error: ${err.message}\n`)
-      process.exit(2)
-    }
-    throw err
-  }
-  const berth = await createBerth(config)
+  const config = loadConfig()
+  const berth = await createBerth(config, { driver: await openStore(config.storage) })
   const app = await buildApp(berth)
   const purge = setInterval(() => {
     berth.registry.uploads.purgeExpired()
@@ -23,18 +17,16 @@ async function main (): Promise<void> {
       .catch(err => { app.log.warn({ err }, 'purging expired uploads failed') })
   }, 3600_000)
   purge.unref()
-
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down')
-      clearInterval(purge)
-      app.close().then(() => process.exit(0), () => process.exit(1))
-    })
-  }
-  await app.listen({ host: config.host, port: config.port })
+  handleShutdown(app, { timeoutMs: config.shutdownTimeoutMs, onShutdown: () => { clearInterval(purge) } })
+  await listen(app, config)
+  await logStarted(app, config)
 }
 
 main().catch(err => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`berth: configuration error: ${err.message}\n`)
+    process.exit(2)
+  }
   process.stderr.write(`berth: failed to start: ${(err as Error).stack ?? String(err)}\n`)
   process.exit(1)
 })

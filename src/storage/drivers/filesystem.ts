@@ -19,6 +19,20 @@ const KEY_SEGMENT = /^[A-Za-z0-9._=+-]+$/
 const OBJECT_SUFFIX = '~'
 const LOCK_STALE_MS = 10_000
 const LOCK_WAIT_MS = 15_000
+/**
+ * A temp file or staged upload data untouched for this long has no live writer. Writers touch their file with
+ * every batch; an hour also covers a client that stalls mid-upload for a long while and then goes on.
+ */
+const STAGING_STALE_MS = 3600_000
+/** Where the registry stages uploads (src/storage/paths.ts): uploads/<id>/state and uploads/<id>/data. */
+const UPLOADS_PREFIX = 'uploads/'
+
+/** Counts of what FilesystemDriver.init() removed. */
+export interface CleanupReport {
+  tempFiles: number
+  lockFiles: number
+  uploads: number
+}
 
 export interface FilesystemDriverOptions {
   root: string
@@ -37,15 +51,60 @@ export class FilesystemDriver implements StorageDriver {
     this.locks = path.join(options.root, 'locks')
   }
 
-  /** Creates the directories and removes temporary files that a crash may have left behind. */
+  /** What init() removed: leftovers of processes that crashed (see removeCrashLeftovers). */
+  cleaned: CleanupReport = { tempFiles: 0, lockFiles: 0, uploads: 0 }
+
+  /** Creates the directories and removes what crashed processes left behind. */
   async init (): Promise<void> {
     await Promise.all([this.objects, this.tmp, this.locks].map(async dir => await fs.mkdir(dir, { recursive: true })))
-    const cutoff = Date.now() - 24 * 3600_000 // old enough that no live writer can still own it
-    for (const name of await fs.readdir(this.tmp)) {
-      const file = path.join(this.tmp, name)
+    this.cleaned = await this.removeCrashLeftovers(Date.now())
+  }
+
+  /**
+   * Removes temp files, lock files and upload staging that no live process can still be using. Several
+   * replicas may share the directory, so nothing is removed for being unknown to this process, only for its
+   * age: a lock older than LOCK_STALE_MS is one every contender already treats as dead, and a temp file or
+   * staging data that nobody wrote to for STAGING_STALE_MS belongs to a writer that is gone (a live writer
+   * touches its file with every batch it writes). Upload sessions with a state record are left alone: a client
+   * may resume them after the restart, and the registry purges them once their TTL passes.
+   */
+  private async removeCrashLeftovers (now: number): Promise<CleanupReport> {
+    const olderThan = async (file: string, ms: number): Promise<boolean> => {
       const info = await fs.stat(file).catch(() => undefined)
-      if (info !== undefined && info.mtimeMs < cutoff) await fs.rm(file, { force: true })
+      return info !== undefined && now - info.mtimeMs > ms
     }
+    const removeOld = async (dir: string, ms: number): Promise<number> => {
+      let removed = 0
+      for (const name of await fs.readdir(dir)) {
+        const file = path.join(dir, name)
+        if (await olderThan(file, ms)) {
+          await fs.rm(file, { force: true, recursive: true })
+          removed++
+        }
+      }
+      return removed
+    }
+    const tempFiles = await removeOld(this.tmp, STAGING_STALE_MS)
+    const lockFiles = await removeOld(this.locks, LOCK_STALE_MS)
+    // Staged data without a session record is an interrupted single-request upload (or a session whose record
+    // is gone): nothing can ever resume it.
+    let uploads = 0
+    const uploadsDir = this.dirOf(UPLOADS_PREFIX)
+    const sessions = await fs.readdir(uploadsDir, { withFileTypes: true }).catch(err => {
+      if (isMissing(err)) return []
+      throw err
+    })
+    for (const session of sessions) {
+      if (!session.isDirectory()) continue
+      const dir = path.join(uploadsDir, session.name)
+      const entries = await fs.readdir(dir).catch(() => undefined)
+      if (entries === undefined || entries.includes(`state${OBJECT_SUFFIX}`)) continue
+      const stale = await Promise.all(entries.map(async name => await olderThan(path.join(dir, name), STAGING_STALE_MS)))
+      if (!stale.every(Boolean) || (entries.length === 0 && !await olderThan(dir, STAGING_STALE_MS))) continue
+      await fs.rm(dir, { recursive: true, force: true })
+      uploads++
+    }
+    return { tempFiles, lockFiles, uploads }
   }
 
   async read (key: string, range?: { start: number, end: number }): Promise<Readable> {
