@@ -27,7 +27,7 @@ declare module 'fastify' {
 
 export async function buildApp ({ config, driver, logger = true }: BuildOptions): Promise<FastifyInstance> {
   const store = driver ?? await createDriver(config.storage)
-  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs })
+  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests })
   const app = Fastify({
     logger: logger && {
       level: config.logLevel,

@@ -9,6 +9,8 @@ import { createUploads } from './uploads.js'
 
 export interface RegistryOptions {
   uploadTtlMs: number
+  /** Accept manifests that reference absent child manifests or layers (BERTH_SPARSE_MANIFESTS). */
+  sparseManifests?: boolean
 }
 
 export function createRegistry (driver: StorageDriver, options: RegistryOptions) {
@@ -16,7 +18,7 @@ export function createRegistry (driver: StorageDriver, options: RegistryOptions)
   const blobs = createBlobs(driver, catalog)
   const tags = createTags(driver)
   const referrers = createReferrers(driver)
-  const manifests = createManifests(driver, { blobs, tags, referrers, catalog })
+  const manifests = createManifests(driver, { blobs, tags, referrers, catalog }, { sparse: options.sparseManifests ?? false })
   const uploads = createUploads(driver, blobs, { ttlMs: options.uploadTtlMs })
   return { driver, catalog, blobs, tags, referrers, manifests, uploads }
 }
