@@ -18,7 +18,7 @@ t.test('BERTH_SPARSE_MANIFESTS is off by default and must be a boolean', async t
 })
 
 for (const sparse of [false, true]) {
-  const env = sparse ? { BERTH_SPARSE_MANIFESTS: 'true' } : {}
+  const env: Record<string, string> = sparse ? { BERTH_SPARSE_MANIFESTS: 'true' } : {}
   const label = sparse ? 'on' : 'off'
 
   t.test(`sparse ${label}: an image manifest with a layer that was never uploaded`, async t => {
