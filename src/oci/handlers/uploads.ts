@@ -27,6 +27,14 @@ function inProgress ({ reply, name }: OciContext, id: string, state: UploadState
     .send()
 }
 
+/** Links blob `digest` into the repository from `from`, or for an automatic mount from a source the caller may use. */
+async function mountFrom ({ registry, access, name }: OciContext, digest: string, from: string | undefined): Promise<boolean> {
+  if (from !== undefined) return await access.mayRead(from) && await registry.blobs.mount(name, digest, from)
+  if (access.mountSources === 'any') return await registry.blobs.mount(name, digest, undefined)
+  const source = await registry.blobs.findLinked(digest, access.mountSources(registry.catalog))
+  return source !== undefined && await registry.blobs.mount(name, digest, source)
+}
+
 export async function startUpload (c: OciContext): Promise<unknown> {
   const { registry, request, name } = c
   const mount = queryString(request.query, 'mount')
@@ -35,9 +43,8 @@ export async function startUpload (c: OciContext): Promise<unknown> {
   if (mount !== undefined) {
     if (from !== undefined) assertValidName(from)
     // A source the caller may not read is treated as one without the blob, so a mount never reveals whether a
-    // blob exists in it (and an automatic mount, which searches every repository, is for open registries and admins).
-    const allowed = from === undefined ? c.access.autoMount : await c.access.mayRead(from)
-    if (allowed && await registry.blobs.mount(name, mount, from)) return created(c, mount)
+    // blob exists in it. An automatic mount (no `from`) looks only in repositories the caller may pull.
+    if (await mountFrom(c, mount, from)) return created(c, mount)
     // Nothing to mount: fall through to an ordinary session, as the spec asks.
   } else if (digest !== undefined) {
     await registry.uploads.putMonolithic(name, digest, body(c))
