@@ -10,6 +10,40 @@ function body (c: OciContext): Readable {
   return c.request.raw
 }
 
+/** The most of a refused chunk read and discarded so that its sender gets to read the error (see drained). */
+const DRAIN_LIMIT = 64 * 1024 * 1024
+
+/**
+ * Runs `write`, which consumes the request body; if it fails before reading the whole body (a chunk out of
+ * order is refused with 416 before a byte is read), the rest of the body is read and discarded before the
+ * error is answered. Otherwise Node answers with `Connection: close` while the client is still sending, and a
+ * client writing a large chunk gets a broken pipe instead of the 416 (the OCI suite's chunked tests on S3,
+ * whose chunks are 5 MiB). Past DRAIN_LIMIT bytes the connection is left to close.
+ */
+async function drained<T> (c: OciContext, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (err) {
+    const raw = c.request.raw
+    if (!raw.complete && !raw.destroyed) {
+      await new Promise<void>(resolve => {
+        let seen = 0
+        const done = (): void => {
+          raw.off('data', onData).off('end', done).off('error', done).off('close', done)
+          resolve()
+        }
+        const onData = (chunk: Buffer): void => {
+          seen += chunk.length
+          if (seen > DRAIN_LIMIT) { raw.pause(); done() }
+        }
+        raw.on('data', onData).once('end', done).once('error', done).once('close', done)
+        raw.resume()
+      })
+    }
+    throw err
+  }
+}
+
 function created ({ reply, name }: OciContext, digest: string): unknown {
   return reply.code(201)
     .header('Location', urls.blob(name, digest))
@@ -57,7 +91,7 @@ export async function startUpload (c: OciContext): Promise<unknown> {
 
 export async function patchUpload (c: OciContext): Promise<unknown> {
   const range = parseContentRange(c.request.headers['content-range'])
-  const state = await c.registry.uploads.append(c.name, c.target, body(c), range)
+  const state = await drained(c, async () => await c.registry.uploads.append(c.name, c.target, body(c), range))
   return inProgress(c, c.target, state, 202)
 }
 
@@ -65,7 +99,7 @@ export async function completeUpload (c: OciContext): Promise<unknown> {
   const digest = queryString(c.request.query, 'digest')
   if (digest === undefined) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload')
   const range = parseContentRange(c.request.headers['content-range'])
-  await c.registry.uploads.complete(c.name, c.target, digest, body(c), range)
+  await drained(c, async () => await c.registry.uploads.complete(c.name, c.target, digest, body(c), range))
   return created(c, digest)
 }
 
