@@ -25,7 +25,8 @@ async function drained<T> (c: OciContext, write: () => Promise<T>): Promise<T> {
     return await write()
   } catch (err) {
     const raw = c.request.raw
-    if (!raw.complete && !raw.destroyed) {
+    // readableEnded, not `complete`: inject()'s requests never set `complete`, and a body read to its end is done.
+    if (!raw.readableEnded && !raw.destroyed) {
       await new Promise<void>(resolve => {
         let seen = 0
         const done = (): void => {
