@@ -1,135 +1,115 @@
 #!/usr/bin/env bash
-# Builds the two OCI distribution-spec conformance suites from the Go module proxy at pinned commits, into a
-# cache outside the repository. Nothing upstream is committed; a cached build is reused when its pinned version
-# matches.
+# Builds the two OCI distribution-spec conformance suites into a cache outside the repository, from the source
+# archives in ../shared/vendor/oci-conformance/ (taken unchanged from opencontainers/distribution-spec with
+# `git archive <commit> conformance`; the module proxy refuses the conformance module itself, but its dependencies
+# resolve through it). Nothing from the archives is committed. A cached build is reused when its stamp names the
+# same pinned commit and archive digest.
 #
-#   Ginkgo suite     af32c8c (pseudo-version v0.0.0-20260120161942-af32c8c0de81), built with `go test -c`
-#   redesigned suite 967efdc079b91785ad18c77cc4f8991a47feefbf (package main), built with `go install`
+#   Ginkgo suite     af32c8c0de81 (2026-01-20), built with `go test -c`
+#   redesigned suite 967efdc079b9 (2026-07-16), package main, built with `go build`
 #
-# If (and only if) the module proxy refuses the conformance module itself (403 / "This module version is not
-# available"), a loud `UPSTREAM SUITE UNAVAILABLE: <which> (<reason>)` notice goes to stderr and that suite is
-# reported with an empty path. Any other failure (no Go toolchain, compile error, a dependency that cannot be
-# fetched, ...) exits non-zero.
+# Every failure (missing archive, sha256 mismatch, no Go toolchain, compile error, a dependency that cannot be
+# fetched) exits non-zero: there is no fallback and nothing is skipped.
 #
-# stdout carries exactly two machine-readable lines (everything else goes to stderr):
-#   GINKGO_SUITE=<path to conformance.test or empty>
-#   MAIN_SUITE=<path to conformance or empty>
+# Environment: BERTH_TOOLS_CACHE (default ~/.cache/berth/tools), BERTH_OCI_CONFORMANCE_SRC (default
+# <checkout>/../shared/vendor/oci-conformance).
+#
+# stdout carries exactly two machine-readable lines (everything else, including Go's progress, goes to stderr):
+#   GINKGO_SUITE=<path to conformance.test>
+#   MAIN_SUITE=<path to conformance>
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE="${BERTH_TOOLS_CACHE:-$HOME/.cache/berth/tools}"
-MODULE=github.com/opencontainers/distribution-spec/conformance
-GINKGO_COMMIT=af32c8c0de81
-GINKGO_PSEUDO=v0.0.0-20260120161942-af32c8c0de81
-MAIN_COMMIT=967efdc079b91785ad18c77cc4f8991a47feefbf
+SRC="${BERTH_OCI_CONFORMANCE_SRC:-$ROOT/../shared/vendor/oci-conformance}"
 
-ginkgo_dir="$CACHE/conformance-ginkgo-$GINKGO_COMMIT"
-ginkgo_bin="$ginkgo_dir/conformance.test"
-main_dir="$CACHE/conformance-main-${MAIN_COMMIT:0:12}"
-main_bin="$main_dir/conformance"
+GINKGO_COMMIT=af32c8c0de81c7e2e7c74709fd98b1c11ac55659
+GINKGO_SHA256=722e22273bdd8f7263d26e8c025540b9ed710f7b8f91e8b7994145ba7c20d459
+MAIN_COMMIT=967efdc079b91785ad18c77cc4f8991a47feefbf
+MAIN_SHA256=e1c000e70f3dc178255ab82c887d5808b1513f5618678a0349797d299357f4e8
 
 log() { echo "install.sh: $*" >&2; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# cached BIN PINNED: true when BIN exists and was built from exactly PINNED (stamp file written after a build).
+command -v go >/dev/null 2>&1 || { log "go toolchain not found on PATH (needed to build the OCI conformance suites)"; exit 1; }
+
+# cached BIN STAMP: true when BIN exists and its stamp file (written after a successful build) equals STAMP.
 cached() {
   [ -x "$1" ] && [ -f "$1.pinned" ] && [ "$(cat "$1.pinned")" = "$2" ]
 }
 
-# proxy_refusal LOG: prints the refusal reason and succeeds iff the log shows the proxy refusing the conformance
-# module itself (not one of its dependencies).
-proxy_refusal() {
-  local line
-  line=$(grep -E "/github\.com/opencontainers/distribution-spec/conformance/@v/[^ ]*: 403 Forbidden" "$1" | head -n1) || return 1
-  if grep -q 'This module version is not available' "$1"; then
-    echo "module proxy: 403 Forbidden: This module version is not available"
-  else
-    echo "module proxy: ${line##*: }"
+# unpack KIND COMMIT SHA256 DEST: verifies the archive's sha256 and unpacks it under DEST (giving DEST/conformance).
+unpack() {
+  local kind=$1 commit=$2 sha=$3 dest=$4
+  local archive="$SRC/conformance-$kind-${commit:0:12}.tar.gz"
+  [ -f "$archive" ] || { log "missing $archive (the suites' source; see ../shared/vendor/oci-conformance/README.md)"; exit 1; }
+  local actual
+  actual=$(sha256sum "$archive" | cut -d' ' -f1)
+  if [ "$actual" != "$sha" ]; then
+    log "sha256 mismatch for $archive: expected $sha, got $actual"
+    exit 1
   fi
+  mkdir -p "$dest"
+  tar -xzf "$archive" -C "$dest"
+  [ -f "$dest/conformance/go.mod" ] || { log "$archive does not hold conformance/go.mod"; exit 1; }
 }
 
-unavailable() {
-  {
-    echo
-    echo "################################################################################"
-    echo "UPSTREAM SUITE UNAVAILABLE: $1 ($2)"
-    echo "  The upstream suite will not run; only Berth's own conformance/suite.ts will."
-    echo "################################################################################"
-    echo
-  } >&2
+# go_build NAME DIR CMD...: runs a Go build in DIR, streaming Go's own progress (-x is too noisy; -v lists each
+# package as it compiles) to stderr, with a heartbeat so a slow build on a busy machine still shows it is alive.
+go_build() {
+  local name=$1 dir=$2
+  shift 2
+  local started=$SECONDS
+  (while sleep 30; do log "still building $name ($((SECONDS - started)) s)"; done) &
+  local heartbeat=$!
+  local rc=0
+  (cd "$dir" && "$@") >&2 || rc=$?
+  kill "$heartbeat" 2>/dev/null || true
+  wait "$heartbeat" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then
+    log "building $name failed (exit $rc)"
+    exit 1
+  fi
+  log "built $name in $((SECONDS - started)) s"
 }
 
-# build STEP_LOG CMD...: runs CMD with output to STEP_LOG; returns 0 on success, 2 on proxy refusal, exits on
-# anything else.
-build() {
-  local steplog=$1
-  shift
-  if "$@" >"$steplog" 2>&1; then
-    cat "$steplog" >&2
-    return 0
-  fi
-  cat "$steplog" >&2
-  if proxy_refusal "$steplog" >/dev/null; then
-    return 2
-  fi
-  log "build failed: $*"
-  exit 1
-}
+# Module downloads go to the usual module cache; dependency fetches print `go: downloading ...` lines.
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
 
-command -v go >/dev/null 2>&1 || { log "go toolchain not found on PATH (needed to build the upstream suites)"; exit 1; }
-
-# --- Ginkgo suite (go test -c in a throwaway module) ------------------------------------------------------------
-GINKGO_SUITE=""
-if cached "$ginkgo_bin" "$GINKGO_PSEUDO"; then
-  log "reusing cached Ginkgo suite $ginkgo_bin ($GINKGO_PSEUDO)"
-  GINKGO_SUITE=$ginkgo_bin
+# --- Ginkgo suite (go test -c) ----------------------------------------------------------------------------------
+ginkgo_dir="$CACHE/conformance-ginkgo-${GINKGO_COMMIT:0:12}"
+ginkgo_bin="$ginkgo_dir/conformance.test"
+ginkgo_stamp="$GINKGO_COMMIT $GINKGO_SHA256"
+if cached "$ginkgo_bin" "$ginkgo_stamp"; then
+  log "reusing cached Ginkgo suite $ginkgo_bin (${GINKGO_COMMIT:0:12})"
 else
-  log "building Ginkgo conformance suite $MODULE@$GINKGO_PSEUDO"
-  gwork="$work/ginkgo"
-  mkdir -p "$gwork"
-  (cd "$gwork" && go mod init berth.invalid/conformance-runner >/dev/null 2>&1)
-  rc=0
-  build "$work/ginkgo-get.log" \
-    env -C "$gwork" GOFLAGS="${GOFLAGS:-} -mod=mod" go get -t "$MODULE@$GINKGO_PSEUDO" || rc=$?
-  if [ "$rc" -eq 2 ]; then
-    unavailable "Ginkgo suite $MODULE@$GINKGO_PSEUDO" "$(proxy_refusal "$work/ginkgo-get.log")"
-  else
-    mkdir -p "$ginkgo_dir"
-    build "$work/ginkgo-build.log" \
-      env -C "$gwork" CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=mod" go test -c -o "$ginkgo_bin.tmp" \
-        -ldflags "-X $MODULE.Version=$GINKGO_PSEUDO" "$MODULE" || rc=$?
-    if [ "$rc" -eq 2 ]; then
-      unavailable "Ginkgo suite $MODULE@$GINKGO_PSEUDO" "$(proxy_refusal "$work/ginkgo-build.log")"
-    else
-      mv "$ginkgo_bin.tmp" "$ginkgo_bin"
-      echo "$GINKGO_PSEUDO" >"$ginkgo_bin.pinned"
-      GINKGO_SUITE=$ginkgo_bin
-    fi
-  fi
+  log "building the Ginkgo conformance suite (${GINKGO_COMMIT:0:12}) into $ginkgo_dir"
+  unpack ginkgo "$GINKGO_COMMIT" "$GINKGO_SHA256" "$work/ginkgo"
+  mkdir -p "$ginkgo_dir"
+  go_build "Ginkgo suite" "$work/ginkgo/conformance" \
+    go test -c -v -o "$ginkgo_bin.tmp" \
+      -ldflags "-X github.com/opencontainers/distribution-spec/conformance.Version=${GINKGO_COMMIT:0:12}" .
+  mv "$ginkgo_bin.tmp" "$ginkgo_bin"
+  echo "$ginkgo_stamp" >"$ginkgo_bin.pinned"
 fi
 
-# --- redesigned suite (package main, go install) ----------------------------------------------------------------
-MAIN_SUITE=""
-if cached "$main_bin" "$MAIN_COMMIT"; then
-  log "reusing cached redesigned suite $main_bin ($MAIN_COMMIT)"
-  MAIN_SUITE=$main_bin
+# --- redesigned suite (package main, go build) ------------------------------------------------------------------
+main_dir="$CACHE/conformance-main-${MAIN_COMMIT:0:12}"
+main_bin="$main_dir/conformance"
+main_stamp="$MAIN_COMMIT $MAIN_SHA256"
+if cached "$main_bin" "$main_stamp"; then
+  log "reusing cached redesigned suite $main_bin (${MAIN_COMMIT:0:12})"
 else
-  log "building redesigned conformance suite $MODULE@$MAIN_COMMIT"
-  mkdir -p "$work/main-bin"
-  rc=0
-  build "$work/main-install.log" \
-    env CGO_ENABLED=0 GOBIN="$work/main-bin" go install \
-      -ldflags "-X main.Version=${MAIN_COMMIT:0:12}" "$MODULE@$MAIN_COMMIT" || rc=$?
-  if [ "$rc" -eq 2 ]; then
-    unavailable "redesigned suite $MODULE@$MAIN_COMMIT" "$(proxy_refusal "$work/main-install.log")"
-  else
-    mkdir -p "$main_dir"
-    mv "$work/main-bin/conformance" "$main_bin"
-    echo "$MAIN_COMMIT" >"$main_bin.pinned"
-    MAIN_SUITE=$main_bin
-  fi
+  log "building the redesigned conformance suite (${MAIN_COMMIT:0:12}) into $main_dir"
+  unpack main "$MAIN_COMMIT" "$MAIN_SHA256" "$work/main"
+  mkdir -p "$main_dir"
+  go_build "redesigned suite" "$work/main/conformance" \
+    go build -v -buildvcs=false -o "$main_bin.tmp" -ldflags "-X main.Version=${MAIN_COMMIT:0:12}" .
+  mv "$main_bin.tmp" "$main_bin"
+  echo "$main_stamp" >"$main_bin.pinned"
 fi
 
-echo "GINKGO_SUITE=$GINKGO_SUITE"
-echo "MAIN_SUITE=$MAIN_SUITE"
+echo "GINKGO_SUITE=$ginkgo_bin"
+echo "MAIN_SUITE=$main_bin"

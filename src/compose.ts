@@ -34,7 +34,7 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
   const log = logger ?? createLogger(config)
   const store = driver ?? await createDriver(config.storage)
   const events = createEvents(log)
-  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, events })
+  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events })
   const auth = createAuth(store, config.auth)
   const cnr = createCnrService(registry)
   const cnrIndex = createIndexProjector(cnr, registry.catalog)

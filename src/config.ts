@@ -16,6 +16,12 @@ export interface Config {
   uploadTtlMs: number
   /** On SIGTERM/SIGINT, in-flight requests get this long to finish before they are cut (src/lifecycle.ts). */
   shutdownTimeoutMs: number
+  /**
+   * Accept sparse manifests (BERTH_SPARSE_MANIFESTS): an index whose child manifests are not all in the
+   * repository, an image manifest whose layers are not all uploaded. For mirrors of one platform of a
+   * multi-arch image. The config blob is still required.
+   */
+  sparseManifests: boolean
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -43,7 +49,8 @@ export interface S3Config {
 const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
   'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
-  'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS'
+  'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS',
+  'BERTH_SPARSE_MANIFESTS'
 ] as const
 
 /** The variables BERTH_STORAGE=s3 cannot do without. */
@@ -78,6 +85,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     pageSize: { default: 1000, max: 10000 },
     uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
     shutdownTimeoutMs: intFrom(env, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
+    sparseManifests: boolFrom(env, 'BERTH_SPARSE_MANIFESTS', false),
     auth: authConfigFrom(env)
   }
 }

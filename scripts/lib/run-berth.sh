@@ -5,6 +5,9 @@
 SERVER_PID=""
 DATA_DIR=""
 MINIO_STARTED=""
+# The environment Berth was started with (storage, port, extras): the CLI reaches the same store with it.
+SERVER_ENV=()
+SERVER_LOG=""
 
 # build_berth: builds dist/ when it is missing or older than its sources.
 build_berth() {
@@ -15,8 +18,8 @@ build_berth() {
   [ -f dist/server.js ] || { log "npm run build did not produce dist/server.js"; exit 1; }
 }
 
-# stop_server: stops Berth and its MinIO, if running, and removes the data directory.
-stop_server() {
+# stop_berth: stops the Berth process only (its store and MinIO stay).
+stop_berth() {
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -24,6 +27,11 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
   fi
+}
+
+# stop_server: stops Berth and its MinIO, if running, and removes the data directory.
+stop_server() {
+  stop_berth
   if [ -n "$MINIO_STARTED" ]; then
     bash "$ROOT/scripts/minio.sh" stop || true
     MINIO_STARTED=""
@@ -31,15 +39,18 @@ stop_server() {
       BERTH_MINIO_PID BERTH_MINIO_DIR
   fi
   if [ -n "$DATA_DIR" ]; then rm -rf "$DATA_DIR"; DATA_DIR=""; fi
+  SERVER_ENV=()
 }
 
 free_port() {
   node -e 'const s = require("node:net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })'
 }
 
-# start_server DRIVER LOGFILE: starts Berth with that driver's environment (fs or s3); sets SERVER_PID and PORT.
+# start_server DRIVER LOGFILE [NAME=value...]: starts Berth with that driver's environment (fs or s3) and any
+# extra variables; sets SERVER_PID, PORT and SERVER_ENV.
 start_server() {
   local driver=$1 logfile=$2
+  shift 2
   PORT=$(free_port)
   DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/berth-run-$driver.XXXXXX")
   local -a env=(HOST=127.0.0.1 "PORT=$PORT" "BERTH_DATA_DIR=$DATA_DIR" LOG_LEVEL=warn)
@@ -56,27 +67,49 @@ start_server() {
       ;;
     *) log "unknown storage driver '$driver'"; return 1 ;;
   esac
-  env "${env[@]}" node dist/server.js >"$logfile" 2>&1 &
+  SERVER_ENV=("${env[@]}" "$@")
+  SERVER_LOG=$logfile
+  launch_berth "${SERVER_ENV[@]}"
+}
+
+# launch_berth NAME=value...: runs node dist/server.js with exactly that environment added, appending to
+# SERVER_LOG, and waits until GET /v2/ answers (200, or 401 with auth on).
+launch_berth() {
+  env "$@" node dist/server.js >>"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 150); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$PORT/v2/" 2>/dev/null; then return 0; fi
+    case "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/" 2>/dev/null)" in 200 | 401) return 0 ;; esac
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      log "Berth ($driver) exited during startup; log:"; cat "$logfile" >&2; SERVER_PID=""; return 1
+      log "Berth exited during startup; log:"; cat "$SERVER_LOG" >&2; SERVER_PID=""; return 1
     fi
     sleep 0.2
   done
-  log "Berth ($driver) did not answer GET /v2/ within 30 s; log:"; cat "$logfile" >&2
+  log "Berth did not answer GET /v2/ within 30 s; log:"; cat "$SERVER_LOG" >&2
   return 1
 }
 
-# start_driver_run DRIVER OUT: a fresh results directory OUT and a started Berth (sets PORT). If Berth does not
-# start, records the failure and returns 1, so the caller moves on to the next driver.
+# relaunch_server [NAME=value...]: restarts Berth on the same port and store (MinIO keeps running) with the
+# environment it was started with plus these variables.
+relaunch_server() {
+  stop_berth
+  launch_berth "${SERVER_ENV[@]}" "$@"
+}
+
+# berth_cli ARGS...: runs the berth CLI against the running server's store (stdin passes through).
+berth_cli() {
+  env "${SERVER_ENV[@]}" node dist/cli.js "$@"
+}
+
+# start_driver_run DRIVER OUT [NAME=value...]: a fresh results directory OUT and a started Berth (sets PORT),
+# with any extra variables. If Berth does not start, records the failure and returns 1, so the caller moves on
+# to the next driver.
 start_driver_run() {
   local driver=$1 out=$2
+  shift 2
   rm -rf "$out"
   mkdir -p "$out"
   log "=== storage driver: $driver ==="
-  if ! start_server "$driver" "$out/server.log"; then
+  if ! start_server "$driver" "$out/server.log" "$@"; then
     add_counts "$driver/server" /dev/null 1
     stop_server
     return 1

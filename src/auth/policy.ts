@@ -87,6 +87,24 @@ export function createPolicies (driver: StorageDriver, { cacheTtlMs, defaultVisi
       }
     },
 
+    /** The namespaces a policy shares with `user` (read or write, by name or "*"): one read per policy. */
+    async sharedWith (user: User): Promise<string[]> {
+      return (await api.list()).filter(p => listed(p.read, user) || listed(p.write, user)).map(p => p.namespace)
+    },
+
+    /** The repositories recorded as `visibility` (not those that merely have the default), in name order. */
+    async * withVisibility (visibility: Visibility): AsyncGenerator<string> {
+      let startAfter: string | undefined
+      for (;;) {
+        const page = await driver.list(paths.authVisibilityPrefix, { limit: 1000, startAfter })
+        for (const key of page.keys) {
+          if ((await visibilities.get(key))?.visibility === visibility) yield paths.authVisibilityFromKey(key)
+        }
+        if (!page.truncated || page.keys.length === 0) return
+        startAfter = page.keys.at(-1)
+      }
+    },
+
     async visibility (name: string): Promise<Visibility> {
       return (await visibilities.get(paths.authVisibility(name)))?.visibility ?? defaultVisibility
     },

@@ -5,6 +5,7 @@
 // so the client fetches a new one. With no users, Berth is open and nothing is checked.
 import type { FastifyRequest } from 'fastify'
 import { AuthError, CATALOG_SCOPE, repositoryScope, type Auth, type Identity, ANONYMOUS } from '../auth/index.js'
+import type { Catalog } from '../registry/catalog.js'
 import type { Page, PageRequest } from '../registry/pagination.js'
 import { isValidName } from '../registry/reference.js'
 import type { RouteMatch } from './routes.js'
@@ -15,10 +16,11 @@ export interface OciAccess {
   /** Whether the caller may pull `name` (its permissions, and the claims of its token): for mount sources. */
   mayRead: (name: string) => Promise<boolean>
   /**
-   * Whether a mount without `from` may link any blob already in the store. Only on an open registry or for
-   * admins: for anyone else it would reveal, and hand over, blobs of repositories they cannot read.
+   * Where a mount without `from` (automatic mount) may take a blob from: `'any'` repository or the shared store
+   * (an open registry, admins), or else only the repositories the caller may pull, so that a mount reveals and
+   * hands over nothing of the others. Listed lazily: the mount stops at the first that links the blob.
    */
-  autoMount: boolean
+  mountSources: 'any' | ((catalog: Catalog) => AsyncIterable<string>)
   /** One page of repository names, filtered to those the caller may pull. */
   readableNames: (fetch: (request: PageRequest) => Promise<Page<string>>, request: PageRequest) => Promise<Page<string>>
 }
@@ -28,8 +30,36 @@ const fetchPage = async (fetch: (request: PageRequest) => Promise<Page<string>>,
 const OPEN: OciAccess = {
   identity: ANONYMOUS,
   mayRead: async () => true,
-  autoMount: true,
+  mountSources: 'any',
   readableNames: fetchPage
+}
+
+/**
+ * The repositories `identity` may pull, found without scanning the store: one listing of the catalog per
+ * namespace the user owns or a policy shares with them, then the public repositories (the recorded ones, or
+ * the whole catalog when repositories are public by default). Each is checked like a pull before it is
+ * yielded. A token narrows this to the repositories its `access` claim names (a client cannot ask in advance
+ * for a scope on a source it does not know, so a token usually allows only the target itself).
+ */
+async function * pullableRepositories (auth: Auth, identity: Identity, catalog: Catalog): AsyncGenerator<string> {
+  const seen = new Set<string>()
+  const pullable = async (name: string): Promise<boolean> => {
+    if (seen.has(name)) return false
+    seen.add(name)
+    return await auth.check(identity, name, 'pull') === 'allow'
+  }
+  if (identity.claims !== undefined) {
+    for (const entry of identity.claims) {
+      if (entry.type === 'repository' && await pullable(entry.name)) yield entry.name
+    }
+    return
+  }
+  if (identity.kind !== 'user') return
+  for (const namespace of [identity.user.username, ...await auth.policies.sharedWith(identity.user)]) {
+    for await (const name of catalog.names(namespace)) if (await pullable(name)) yield name
+  }
+  const publicNames = auth.config.defaultVisibility === 'public' ? catalog.names() : auth.policies.withVisibility('public')
+  for await (const name of publicNames) if (await pullable(name)) yield name
 }
 
 /** The scopes a challenge for this request names: the route's repository, and a mount source to pull from. */
@@ -61,7 +91,7 @@ export async function authorizeOci (auth: Auth, request: FastifyRequest, match: 
     return {
       identity,
       mayRead: async name => await auth.check(identity, name, 'pull') === 'allow',
-      autoMount: identity.kind === 'user' && identity.user.admin,
+      mountSources: identity.kind === 'user' && identity.user.admin ? 'any' : catalog => pullableRepositories(auth, identity, catalog),
       readableNames: async (fetch, page) => await auth.readablePage(identity, fetch, page)
     }
   } catch (err) {

@@ -54,6 +54,18 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
     },
 
     /**
+     * The first of `candidates` (repository names) that links the blob, by one stat of its link key each; stops
+     * reading `candidates` there. Undefined when none does.
+     */
+    async findLinked (digest: string, candidates: AsyncIterable<string>): Promise<string | undefined> {
+      parseDigest(digest)
+      for await (const name of candidates) {
+        if (await blobs.exists(name, digest)) return name
+      }
+      return undefined
+    },
+
+    /**
      * Links an existing blob into `name`: from repository `from` when given, or from the shared store
      * (automatic mount). Returns false when there is nothing to mount.
      */

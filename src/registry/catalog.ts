@@ -19,6 +19,22 @@ export function createCatalog (driver: StorageDriver, events: RegistryEvents) {
       return await driver.stat(paths.catalogEntry(name)) !== undefined
     },
 
+    /**
+     * Every repository in `namespace` (the repository of that name and those under `<namespace>/`), or every
+     * repository when `namespace` is undefined; in name order, one listing page at a time.
+     */
+    async * names (namespace?: string): AsyncGenerator<string> {
+      if (namespace !== undefined && await driver.stat(paths.catalogEntry(namespace)) !== undefined) yield namespace
+      const prefix = namespace === undefined ? paths.catalogPrefix : paths.catalogNamespacePrefix(namespace)
+      let startAfter: string | undefined
+      for (;;) {
+        const page = await driver.list(prefix, { limit: 1000, startAfter })
+        yield * page.keys.map(paths.nameFromCatalogKey)
+        if (!page.truncated || page.keys.length === 0) return
+        startAfter = page.keys.at(-1)
+      }
+    },
+
     async list ({ limit, last }: PageRequest): Promise<Page<string>> {
       const page = await driver.list(paths.catalogPrefix, {
         limit,

@@ -13,6 +13,8 @@ export interface RegistryOptions {
   uploadTtlMs: number
   /** Told of every durable write (see events.ts). */
   events: RegistryEvents
+  /** Accept manifests that reference absent child manifests or layers (BERTH_SPARSE_MANIFESTS). */
+  sparseManifests?: boolean
 }
 
 export function createRegistry (driver: StorageDriver, options: RegistryOptions) {
@@ -21,7 +23,7 @@ export function createRegistry (driver: StorageDriver, options: RegistryOptions)
   const blobs = createBlobs(driver, catalog, events)
   const tags = createTags(driver, events)
   const referrers = createReferrers(driver)
-  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events })
+  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events }, { sparse: options.sparseManifests ?? false })
   const uploads = createUploads(driver, blobs, { ttlMs: options.uploadTtlMs })
   return { driver, events, catalog, blobs, tags, referrers, manifests, uploads }
 }

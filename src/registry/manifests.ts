@@ -57,7 +57,16 @@ export interface ManifestDeps {
 /** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
 const DEFAULT_PLATFORM = { os: 'linux', architecture: 'amd64' }
 
-export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events }: ManifestDeps) {
+export interface ManifestOptions {
+  /**
+   * Sparse manifests (BERTH_SPARSE_MANIFESTS): an index may list child manifests the repository does not hold,
+   * and an image manifest may list layers that were never uploaded (a mirror of one platform of a multi-arch
+   * image). The config blob is required either way: without it the image cannot be inspected.
+   */
+  sparse: boolean
+}
+
+export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
   // Content by digest never goes stale; only existence can change, and that is read from links every time.
   const bytesCache = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: b => b.length || 1 })
 
@@ -75,14 +84,18 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
     return { digest, mediaType: link.mediaType, size: link.size }
   }
 
-  /** Every blob and child manifest the manifest references must already be in the repository. */
+  /**
+   * Every blob and child manifest the manifest references must already be in the repository (sparse: only the
+   * config blob). Every digest must be well-formed either way.
+   */
   async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<void> {
     const index = isIndexMediaType(mediaType)
-    const required = index
+    const referenced = index
       ? doc.manifests ?? []
       : [doc.config as Descriptor, ...(doc.layers ?? [])].filter(d => !isForeignLayer(d))
+    for (const d of referenced) parseDigest(d.digest)
+    const required = !sparse ? referenced : index ? [] : [doc.config as Descriptor]
     const missing = await mapLimit(required, 8, async d => {
-      parseDigest(d.digest)
       const present = index
         ? await driver.stat(paths.manifestLink(name, d.digest)) !== undefined
         : await blobs.exists(name, d.digest)
@@ -114,11 +127,15 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       const ref = await manifests.resolve(name, reference)
       if (!isIndexMediaType(ref.mediaType) || accepts(accept, ref.mediaType)) return ref
       const index = JSON.parse((await readBytes(ref.digest)).toString('utf8')) as ImageIndex
-      const entry = pickIndexEntry(index.manifests, accept)
-      if (entry === undefined) {
-        throw new RegistryError('manifest-unknown', `${reference} is an index (${ref.mediaType}) and none of its entries matches the Accept header`, { reference })
+      // In order of preference; a sparse index may lack some entries, so the first one held is served.
+      for (const entry of indexEntriesFor(index.manifests, accept)) {
+        try {
+          return await resolveDigest(name, entry.digest)
+        } catch (err) {
+          if (!(err instanceof RegistryError && err.reason === 'manifest-unknown')) throw err
+        }
       }
-      return await resolveDigest(name, entry.digest)
+      throw new RegistryError('manifest-unknown', `${reference} is an index (${ref.mediaType}) and none of its entries the repository holds matches the Accept header`, { reference })
     },
 
     async read (ref: ManifestRef): Promise<StoredManifest> {
@@ -226,10 +243,11 @@ export function accepts (accept: string[], mediaType: string): boolean {
   return accept.length === 0 || accept.includes(mediaType) || accept.includes('*/*')
 }
 
-function pickIndexEntry (entries: Descriptor[], accept: string[]): Descriptor | undefined {
+/** The index entries a client accepting `accept` can read, the default platform first. */
+function indexEntriesFor (entries: Descriptor[], accept: string[]): Descriptor[] {
   const candidates = entries.filter(d => accepts(accept, d.mediaType))
-  return candidates.find(d => d.platform?.os === DEFAULT_PLATFORM.os && d.platform.architecture === DEFAULT_PLATFORM.architecture) ??
-    candidates[0]
+  const isDefault = (d: Descriptor): boolean => d.platform?.os === DEFAULT_PLATFORM.os && d.platform.architecture === DEFAULT_PLATFORM.architecture
+  return [...candidates.filter(isDefault), ...candidates.filter(d => !isDefault(d))]
 }
 
 export type Manifests = ReturnType<typeof createManifests>

@@ -44,6 +44,7 @@ export const paths = {
 
   catalogEntry: (name: string): string => `catalog/${name}`,
   catalogPrefix: 'catalog/',
+  catalogNamespacePrefix: (namespace: string): string => `catalog/${namespace}/`,
   nameFromCatalogKey: (key: string): string => key.slice('catalog/'.length),
 
   uploadState: (id: string): string => `uploads/${id}/state`,
@@ -64,6 +65,8 @@ export const paths = {
   authPoliciesPrefix: 'auth/policies/',
   authPolicyFromKey: (key: string): string => key.slice('auth/policies/'.length),
   authVisibility: (name: string): string => `auth/visibility/${name}`,
+  authVisibilityPrefix: 'auth/visibility/',
+  authVisibilityFromKey: (key: string): string => key.slice('auth/visibility/'.length),
   authSigningKey: 'auth/signing-key',
 
   // ---- CNR/APPR facade (src/cnr) --------------------------------------------------------------------------
