@@ -1,20 +1,29 @@
 // The S3 request layer over the `minio` client: one bucket, bounded idle timeouts, conditional writes,
 // watched response bodies, and the classification of S3 failures into the driver's errors.
 //
-// Faults. Every request has a bounded idle timeout (no bytes either way for `timeoutMs`; copies and
-// multipart completion get longer); streamed reads have the same bound on waiting for S3, but never on a
-// slow reader. Unreachable, failing or timed-out S3 requests throw StorageUnavailableError (503 upstream).
-// Nothing is cached, so the driver recovers by itself when S3 returns.
+// Faults. Every request has a bounded idle timeout: no bytes either way for `timeoutMs`. Copies and
+// multipart completion may stay silent for longer, but only while S3 answers a probe on another connection,
+// so a hung S3 fails them within `timeoutMs` too. Streamed reads have the same bound on waiting for S3, but
+// never on a slow reader. Once a request has timed out, S3 counts as unresponsive until it answers again
+// (a probe polls it): meanwhile requests get a short timeout, so that no caller waits a whole timeout again
+// for each request that follows (cleanups included), and the first answer ends the state.
+// Unreachable, failing or timed-out S3 requests throw StorageUnavailableError (503 upstream). Nothing else
+// is cached, so the driver recovers by itself when S3 returns.
 import http from 'node:http'
 import https from 'node:https'
 import { PassThrough, pipeline, type Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Client, S3Error } from 'minio'
 import { InvalidKeyError, InvalidOffsetError, NotFoundError, StorageUnavailableError } from '../../driver.js'
 import { SIZE_HEADER, isStaged } from './layout.js'
 
 export const DRIVER_NAME = 's3'
-/** Copies and multipart completion may legitimately take a while without a byte on the wire. */
+/** Copies and multipart completion may legitimately take a while without a byte on the wire, while S3 answers. */
 const SLOW_OPERATION_MS = 120_000
+/** Pause between probes of an unresponsive S3 that refuses connections. */
+const PROBE_INTERVAL_MS = 250
+/** The idle timeout of requests to an unresponsive S3: long enough for a server that has just woken up. */
+const SUSPECT_TIMEOUT_MS = { min: 500, max: 1000 }
 
 export interface S3DriverOptions {
   /** http(s)://host[:port] of the S3 API. */
@@ -57,6 +66,7 @@ export class S3Client {
   private readonly client: Client
   private readonly presigner: Client
   private readonly agent: http.Agent
+  private readonly liveness: Liveness
 
   constructor (options: S3DriverOptions) {
     this.bucket = options.bucket
@@ -68,7 +78,8 @@ export class S3Client {
     this.agent = secure
       ? new https.Agent({ keepAlive: true, timeout: 4000 })
       : new http.Agent({ keepAlive: true, timeout: 4000 })
-    this.client = this.makeClient(url, options, timedTransport(secure ? https : http, options.timeoutMs))
+    this.liveness = new Liveness(secure ? https : http, url)
+    this.client = this.makeClient(url, options, timedTransport(secure ? https : http, options.timeoutMs, this.liveness))
     this.presigner = this.makeClient(new URL(options.publicEndpoint ?? options.endpoint), options, undefined)
   }
 
@@ -212,6 +223,7 @@ export class S3Client {
       if (out.writableNeedDrain || res.isPaused()) {
         last = Date.now()
       } else if (Date.now() - last > this.timeoutMs) {
+        this.liveness.unresponsive(this.timeoutMs)
         res.destroy(new StorageUnavailableError(DRIVER_NAME, `reading ${key}: no data from S3 for ${this.timeoutMs} ms`))
       }
     }, Math.max(50, Math.min(1000, this.timeoutMs / 4)))
@@ -229,6 +241,7 @@ export class S3Client {
   }
 
   close (): void {
+    this.liveness.close()
     this.agent.destroy()
   }
 }
@@ -328,25 +341,103 @@ class S3TimeoutError extends Error {
 type RequestFn = typeof http.request
 
 /**
- * Wraps http(s).request for the minio client: every request fails after `timeoutMs` without a byte either
- * way (copies and multipart completion: SLOW_OPERATION_MS). Object GETs drop the socket timeout once the
- * answer starts, because their bodies are watched by S3Client.watch, which does not count a slow reader.
- * Answers minio would discard (5xx) are drained so their sockets return to the pool.
+ * Whether S3 answers at all. After a timeout S3 counts as unresponsive, and a probe polls it until it answers
+ * again: an unsigned HEAD on a fresh connection, where any HTTP status counts as an answer.
  */
-function timedTransport (base: { request: RequestFn }, timeoutMs: number): { request: RequestFn } {
+class Liveness {
+  private down = false
+  private closed = false
+  private readonly probes = new Set<http.ClientRequest>()
+
+  constructor (private readonly base: { request: RequestFn }, private readonly endpoint: URL) {}
+
+  get isDown (): boolean {
+    return this.down
+  }
+
+  /** S3 answered a request. */
+  answered (): void {
+    this.down = false
+  }
+
+  /** A request got no answer for `timeoutMs`: S3 is unresponsive until it answers a request or a probe. */
+  unresponsive (timeoutMs: number): void {
+    if (this.down || this.closed) return
+    this.down = true
+    void (async () => {
+      while (this.down && !this.closed) {
+        if (await this.answers(timeoutMs)) this.down = false
+        else if (!this.closed) await sleep(PROBE_INTERVAL_MS, undefined, { ref: false })
+      }
+    })()
+  }
+
+  /** Whether S3 answers one probe within `timeoutMs`. */
+  async answers (timeoutMs: number): Promise<boolean> {
+    if (this.closed) return false
+    return await new Promise(resolve => {
+      const req = this.base.request(new URL('/', this.endpoint), { method: 'HEAD', agent: false, timeout: timeoutMs }, res => {
+        res.resume()
+        resolve(true)
+      })
+      this.probes.add(req)
+      req.on('timeout', () => { req.destroy() })
+      req.on('error', () => { resolve(false) })
+      req.on('close', () => {
+        this.probes.delete(req)
+        resolve(false) // no-op after an answer
+      })
+      req.end()
+    })
+  }
+
+  close (): void {
+    this.closed = true
+    for (const probe of this.probes) probe.destroy()
+  }
+}
+
+/**
+ * Wraps http(s).request for the minio client: every request fails after `timeoutMs` without a byte either
+ * way. Copies and multipart completion are checked after half that: while S3 answers a probe within the
+ * other half, they keep waiting (up to SLOW_OPERATION_MS); otherwise they fail. While S3 is unresponsive,
+ * requests get SUSPECT_TIMEOUT_MS. Object GETs drop the socket timeout once the answer starts, because
+ * their bodies are watched by S3Client.watch, which does not count a slow reader. Answers minio would
+ * discard (5xx) are drained so their sockets return to the pool.
+ */
+function timedTransport (base: { request: RequestFn }, timeoutMs: number, liveness: Liveness): { request: RequestFn } {
   const request = (options: http.RequestOptions, callback?: (res: http.IncomingMessage) => void): http.ClientRequest => {
-    const headers = (options.headers ?? {}) as Record<string, unknown>
     const path = options.path ?? ''
-    const slow = headers['x-amz-copy-source'] !== undefined || (options.method === 'POST' && path.includes('uploadId='))
+    const what = `${options.method ?? 'GET'} ${path.split('?')[0] ?? ''}`
+    const suspect = liveness.isDown
+    const headers = (options.headers ?? {}) as Record<string, unknown>
+    const slow = !suspect && (headers['x-amz-copy-source'] !== undefined || (options.method === 'POST' && path.includes('uploadId=')))
     const objectGet = options.method === 'GET' && !path.includes('?')
-    const timeout = slow ? Math.max(SLOW_OPERATION_MS, timeoutMs) : timeoutMs
-    const req = base.request({ ...options, timeout }, res => {
+    const idle = suspect
+      ? Math.min(timeoutMs, Math.max(SUSPECT_TIMEOUT_MS.min, Math.min(SUSPECT_TIMEOUT_MS.max, Math.floor(timeoutMs / 4))))
+      : slow ? Math.max(1, Math.floor(timeoutMs / 2)) : timeoutMs
+    const started = Date.now()
+    let finished = false
+    const req = base.request({ ...options, timeout: idle }, res => {
+      liveness.answered()
       if (objectGet) req.setTimeout(0)
       if ((res.statusCode ?? 0) >= 500) res.resume()
       callback?.(res)
     })
+    req.on('close', () => { finished = true })
+    const fail = (): void => {
+      liveness.unresponsive(timeoutMs)
+      req.destroy(new S3TimeoutError(suspect
+        ? `S3 has stopped answering (${what}: nothing within ${idle} ms)`
+        : `no answer from S3 within ${timeoutMs} ms (${what})`))
+    }
     req.on('timeout', () => {
-      req.destroy(new S3TimeoutError(`no answer from S3 within ${timeout} ms (${options.method ?? 'GET'} ${path.split('?')[0] ?? ''})`))
+      if (!slow || Date.now() - started > SLOW_OPERATION_MS) return fail()
+      void liveness.answers(timeoutMs - idle).then(alive => {
+        if (finished) return
+        if (alive) req.setTimeout(idle) // S3 is working on it: wait another while
+        else fail()
+      })
     })
     return req
   }

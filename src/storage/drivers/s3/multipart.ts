@@ -66,8 +66,16 @@ export async function upload (s3: S3Client, name: string, source: AsyncIterable<
     drain(res)
     parts.push({ part, etag: etagOf(res.headers) })
   }
+  // The body can arrive slowly: a part that fails while the next one fills ends the upload at once.
+  const iterator = source[Symbol.asyncIterator]()
+  let failed: Promise<never> | undefined
   try {
-    for await (const chunk of source) {
+    for (;;) {
+      const next = iterator.next()
+      if (failed !== undefined) next.catch(() => {}) // left behind when the part in flight fails first
+      const result = await (failed === undefined ? next : Promise.race([next, failed]))
+      if (result.done === true) break
+      const chunk = result.value
       if (chunk.length === 0) continue
       pending.push(chunk)
       pendingBytes += chunk.length
@@ -80,6 +88,8 @@ export async function upload (s3: S3Client, name: string, source: AsyncIterable<
         if (partNumber > MAX_PARTS) throw new Error(`${name}: more than ${MAX_PARTS} parts`)
         inflight = send(data, partNumber++, multipart)
         inflight.catch(() => {}) // observed when awaited
+        failed = inflight.then(async () => await new Promise<never>(() => {}))
+        failed.catch(() => {})
       }
     }
     if (inflight !== undefined) await inflight
@@ -91,6 +101,7 @@ export async function upload (s3: S3Client, name: string, source: AsyncIterable<
     await completeMultipart(s3, multipart, parts)
     return total
   } catch (err) {
+    void iterator.return?.()?.catch(() => {}) // as `for await` would: a stream source is destroyed
     if (inflight !== undefined) await inflight.catch(() => {})
     if (multipart !== undefined) await abortMultipart(s3, multipart)
     throw err

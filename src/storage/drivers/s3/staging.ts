@@ -91,13 +91,9 @@ export async function appendStaged (s3: S3Client, key: string, offset: number, i
     segments = [...kept, { id, size: stored, stored }]
   }
   const next: StagingRecord = { size: segments.reduce((sum, s) => sum + s.size, 0), segments }
-  let written: string | undefined
-  try {
-    written = await putRecord(s3, key, next, { 'if-match': `"${etag}"` })
-  } catch (err) {
-    if (created !== undefined) await s3.deleteQuietly(created)
-    throw err
-  }
+  // A failed record write may still have landed (S3 timed out after storing it), so its new segment stays
+  // for the sweep of the staging area; only a refused condition proves it unused.
+  const written = await putRecord(s3, key, next, { 'if-match': `"${etag}"` })
   if (written === undefined) {
     if (created !== undefined) await s3.deleteQuietly(created)
     throw concurrent(key, offset)
