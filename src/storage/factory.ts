@@ -2,7 +2,7 @@
 import type { StorageConfig } from '../config.js'
 import type { StorageDriver } from './driver.js'
 import { FilesystemDriver } from './drivers/filesystem.js'
-import { S3Driver } from './drivers/s3.js'
+import { S3Driver } from './drivers/s3/index.js'
 
 export async function createDriver (config: StorageConfig): Promise<StorageDriver> {
   switch (config.driver) {

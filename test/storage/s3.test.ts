@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { StorageUnavailableError } from '../../src/storage/driver.js'
-import { S3Driver } from '../../src/storage/drivers/s3.js'
+import { S3Driver } from '../../src/storage/drivers/s3/index.js'
 import { freePort } from '../helpers/server-process.js'
 import { listMultipartUploads, listObjectNames, startMinio, uniqueBucket } from '../helpers/minio.js'
 import { runDriverSuite } from './driver-suite.js'
