@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import {
   bytes, completeUpload, listMultipartUploads, patchChunk, pushMonolithic, startMinio, startUpload, uniqueBucket
@@ -25,7 +26,7 @@ const berth = await startBerth(t)
 
 async function startBerth (t: Test): Promise<string> {
   const config = loadConfig({ ...minio.env(bucket, { BERTH_S3_TIMEOUT_SECONDS: String(TIMEOUT_MS / 1000) }), LOG_LEVEL: 'silent' })
-  const app = await buildApp({ config, logger: false })
+  const app = await buildApp(await createBerth(config))
   t.teardown(async () => { await app.close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
