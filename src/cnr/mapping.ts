@@ -29,6 +29,7 @@
 // artifactType (the helm config type for helm, the CNR manifest type otherwise) for clients that pick by
 // it. helm only resolves --version against SemVer tags, so channels are for appr and oras clients.
 import type { Descriptor, ImageIndex, ImageManifest } from '../types/generated/index.js'
+import { parseBoundedJson } from './json.js'
 import {
   Annotations, EmptyConfig, GENERIC_MEDIA_TYPE, Helm, OciTypes, cnrContentMediaType, cnrManifestMediaType,
   isShortMediaType, packageFilename, shortTypeOfContent, shortTypeOfManifest
@@ -96,13 +97,10 @@ export function classifyManifest (manifest: Descriptor, doc: ParsedManifest): Pa
   }
 }
 
+/** The metadata annotation; absent (null) when it is not JSON or is nested too deep to serve. */
 function parseMetadata (text: string | undefined): unknown {
-  if (text === undefined) return null
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return null
-  }
+  if (typeof text !== 'string') return null
+  return parseBoundedJson(text) ?? null
 }
 
 export interface PackageManifestInput {

@@ -9,6 +9,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import { mapLimit } from '../util/map-limit.js'
 import type { Records } from './records.js'
+import { isRelease } from './semver.js'
 import { naiveIsoTime } from './time.js'
 
 export interface PackageRecord {
@@ -141,7 +142,8 @@ export function createPackageIndex (driver: StorageDriver, records: Records) {
         if (items.length === limit) return { items, truncated: true }
         const record = await index.get(name)
         if (record === undefined) continue
-        const releases = Object.entries(record.releases).filter(([, types]) => mediaType === undefined || types.includes(mediaType))
+        const releases = Object.entries(record.releases)
+          .filter(([release, types]) => isRelease(release) && (mediaType === undefined || types.includes(mediaType)))
         if (releases.length === 0) continue
         items.push(record)
       }

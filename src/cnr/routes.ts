@@ -204,22 +204,26 @@ export const routes: CnrRoute[] = [
     handler: async c => {
       const params = mergedParams(c.request)
       const pkg = name(c)
-      const release = stringParam(params, 'release')
+      const release = params.release
       const blob = params.blob
-      if (release === undefined || release === '') throw invalidUsage('Missing release: the push needs a "release" field', { package: pkg })
+      if (release === undefined || release === null || release === '') throw invalidUsage('Missing release: the push needs a "release" field', { package: pkg })
+      if (typeof release !== 'string') throw invalidUsage('release must be a string, such as "1.2.3"', { package: pkg, parameter: 'release' })
+      const mediaType = params.media_type ?? DEFAULT_MEDIA_TYPE
+      if (typeof mediaType !== 'string') throw invalidUsage('media_type must be a string, such as "helm"', { package: pkg, parameter: 'media_type' })
       if (blob === undefined || blob === null || blob === '') throw invalidUsage('Missing blob: the push needs a "blob" field (the tarball, base64)', { package: pkg })
       if (typeof blob !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(blob)) {
         throw invalidUsage('blob must be a base64 string', { package: pkg, parameter: 'blob' })
       }
-      // Set before the release lands, so a package pushed private is never readable in between.
       const visibility = visibilityParam(params, pkg)
-      if (visibility !== undefined) await c.auth.setVisibility(pkg, visibility)
       return await c.service.push(pkg, {
         blob: Buffer.from(blob, 'base64'),
         release,
-        mediaType: stringParam(params, 'media_type') ?? DEFAULT_MEDIA_TYPE,
+        mediaType,
         force: params.force === 'true',
-        metadata: params.metadata ?? null
+        metadata: params.metadata ?? null,
+        // Set once the push is accepted (a refused push leaves no record) and before the release lands, so a
+        // package pushed private is never readable in between.
+        onAccepted: visibility === undefined ? undefined : async () => { await c.auth.setVisibility(pkg, visibility) }
       })
     }
   },

@@ -7,16 +7,26 @@
 import semver from 'semver'
 import { invalidRelease } from './errors.js'
 
-const NUM = '0|[1-9]\\d*'
-const PRE_ID = `(?:${NUM}|\\d*[a-zA-Z-][0-9a-zA-Z-]*)`
-const BUILD_ID = '[0-9a-zA-Z-]+'
-const RELEASE = new RegExp(`^(?:${NUM})\\.(?:${NUM})\\.(?:${NUM})(?:-${PRE_ID}(?:\\.${PRE_ID})*)?(?:\\+${BUILD_ID}(?:\\.${BUILD_ID})*)?$`)
 /** OCI tags are at most 128 characters. */
 const MAX_RELEASE_LENGTH = 128
 
-/** True for a strict SemVer 2.0 version (no `v` prefix, no partial versions) that fits in an OCI tag. */
+/**
+ * Why `s` is not a release, or undefined when it is one: a strict SemVer 2.0 version (no `v` prefix, no
+ * partial versions, numeric parts the semver library can hold, i.e. at most 2^53 - 1) that fits in an OCI tag.
+ */
+export function releaseProblem (s: string): string | undefined {
+  if (s.length > MAX_RELEASE_LENGTH) return `a release is at most ${MAX_RELEASE_LENGTH} characters long`
+  // semver.parse accepts a leading 'v' and surrounding blanks, which a release may not have.
+  if (!/^[0-9][0-9A-Za-z.+-]*$/.test(s)) return 'a release must be a SemVer 2.0 version such as 1.2.3'
+  const numbers = /^(\d+)\.(\d+)\.(\d+)/.exec(s)?.slice(1) ?? []
+  if (numbers.some(n => !Number.isSafeInteger(Number(n)))) return `the numbers of a release may not be larger than ${Number.MAX_SAFE_INTEGER}`
+  if (semver.parse(s) !== null) return undefined
+  return 'a release must be a SemVer 2.0 version such as 1.2.3'
+}
+
+/** True for a release (see releaseProblem). Any stored tag that is not one is not a release, so never listed. */
 export function isRelease (s: string): boolean {
-  return s.length <= MAX_RELEASE_LENGTH && RELEASE.test(s)
+  return releaseProblem(s) === undefined
 }
 
 export function isPrerelease (release: string): boolean {
@@ -28,8 +38,9 @@ export function compareReleases (a: string, b: string): number {
   return semver.compareBuild(a, b)
 }
 
+/** The releases, highest first; anything that is not a release (a record written by an older Berth) is left out. */
 export function sortReleasesDesc (releases: Iterable<string>): string[] {
-  return [...releases].sort((a, b) => compareReleases(b, a))
+  return [...releases].filter(isRelease).sort((a, b) => compareReleases(b, a))
 }
 
 /** OCI tags cannot hold '+', so build metadata is written with '_' (as helm does); SemVer never contains '_'. */
@@ -72,11 +83,14 @@ function parseClause (text: string): Clause | undefined {
   const m = CLAUSE.exec(text)
   if (m === null) return undefined
   const op = (m[1] === undefined || m[1] === '=' ? '==' : m[1]) as Operator
+  // Numbers the semver library cannot hold, and pre-releases it cannot parse, make no query.
+  if ([m[2], m[3], m[4]].some(n => n !== undefined && !Number.isSafeInteger(Number(n)))) return undefined
   const version: PartialVersion = { major: Number(m[2]) }
   if (m[3] !== undefined) version.minor = Number(m[3])
   if (m[4] !== undefined) version.patch = Number(m[4])
   if (m[5] !== undefined) {
     if (version.patch === undefined) return undefined // a pre-release needs a full version
+    if (m[5] !== '' && semver.parse(`0.0.0-${m[5]}`) === null) return undefined
     version.prerelease = m[5] === '' ? [] : m[5].split('.')
   }
   return { op, version }

@@ -26,11 +26,12 @@ import {
   EmptyConfig, Helm, OciTypes, cnrContentMediaType, cnrManifestMediaType, isShortMediaType, packageFilename
 } from './media-types.js'
 import { createPackageIndex, type PackageRecord } from './package-index.js'
+import { MAX_JSON_DEPTH, jsonDeeperThan } from './json.js'
 import { createRecords } from './records.js'
 import {
-  isRelease, looksLikeVersion, parseReleaseQuery, releaseToTag, selectReleases, sortReleasesDesc, tagToRelease
+  isRelease, looksLikeVersion, parseReleaseQuery, releaseProblem, releaseToTag, selectReleases, sortReleasesDesc, tagToRelease
 } from './semver.js'
-import { TarballError, cnrDigestOf, inspectTarball } from './tarball.js'
+import { DEFAULT_LIMITS, type DigestLimits, TarballError, cnrDigestOf, inspectTarball } from './tarball.js'
 import { naiveIsoFromRfc3339, naiveIsoTime } from './time.js'
 
 /** A release as stored: the tag, what it points at, and its package entries (undefined: not a package). */
@@ -47,6 +48,8 @@ export interface PushInput {
   mediaType: string
   force: boolean
   metadata: unknown
+  /** Called once the push is accepted, just before its first write (to set the package's visibility, say). */
+  onAccepted?: () => Promise<void>
 }
 
 /** The tarball of a release (or a blob) to stream, with what a pull response says about it. */
@@ -82,7 +85,16 @@ export function packageName (namespace: string, pkg: string): string {
   return name
 }
 
-export function createCnrService (registry: Registry) {
+/** Unpacking a blob to find its CNR digest: within a view, and within another writer's request. */
+const VIEW_DIGEST_LIMITS: DigestLimits = { maxUncompressedBytes: DEFAULT_LIMITS.maxUncompressedBytes, timeoutMs: 20_000 }
+const WRITE_DIGEST_LIMITS: DigestLimits = { maxUncompressedBytes: DEFAULT_LIMITS.maxUncompressedBytes, timeoutMs: 2_000 }
+
+export interface CnrServiceOptions {
+  /** The largest package manifest a push may write (the OCI surface's limit; 4 MiB, which every client accepts). */
+  maxManifestBytes?: number
+}
+
+export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1024 * 1024 }: CnrServiceOptions = {}) {
   const { driver, tags, manifests, blobs } = registry
   const records = createRecords(driver)
   const index = createPackageIndex(driver, records)
@@ -174,18 +186,27 @@ export function createCnrService (registry: Registry) {
     return entry
   }
 
-  /** The CNR digest of an entry: recorded at push, or computed once from the stored blob and remembered. */
-  async function cnrDigestFor (name: string, entry: PackageEntry): Promise<string> {
+  /**
+   * The CNR digest of an entry: recorded at push, or computed from the stored blob within `limits` and
+   * remembered. Undefined when the time ran out (nothing is remembered then: a later call tries again).
+   */
+  async function cnrDigestFor (name: string, entry: PackageEntry, limits: DigestLimits = VIEW_DIGEST_LIMITS): Promise<string | undefined> {
     if (entry.cnrDigest !== undefined) return entry.cnrDigest
     const layer = entry.layer.digest
     let digest = cnrDigests.get(layer) ?? (await readRecord<{ cnrDigest: string }>(driver, paths.cnrDigest(layer)))?.cnrDigest
     if (digest === undefined) {
-      digest = await cnrDigestOf(async () => await blobs.open(name, layer))
+      digest = await cnrDigestOf(async () => await blobs.open(name, layer), layer, limits)
+      if (digest === undefined) return undefined
       await writeRecord(driver, paths.cnrDigest(layer), { cnrDigest: digest })
       await writeRecord(driver, paths.cnrBlob(name, digest), { digest: layer, size: entry.layer.size } satisfies BlobLink)
     }
     cnrDigests.set(layer, digest)
     return digest
+  }
+
+  /** The digest a view shows: the CNR digest or, while it is not known yet, the layer's own (pulls by digest take both). */
+  async function shownDigest (name: string, entry: PackageEntry): Promise<string> {
+    return await cnrDigestFor(name, entry) ?? entry.layer.digest.replace(/^[a-z0-9]+:/, '')
   }
 
   async function manifestView (name: string, release: string, entry: PackageEntry): Promise<ReleaseManifest> {
@@ -195,7 +216,7 @@ export function createCnrService (registry: Registry) {
       created_at: naiveIsoFromRfc3339(entry.createdAt) ?? null,
       mediaType: cnrManifestMediaType(entry.mediaType),
       metadata: entry.metadata,
-      content: { mediaType: cnrContentMediaType(entry.mediaType), size: entry.layer.size, digest: await cnrDigestFor(name, entry), urls: [] }
+      content: { mediaType: cnrContentMediaType(entry.mediaType), size: entry.layer.size, digest: await shownDigest(name, entry), urls: [] }
     }
   }
 
@@ -256,34 +277,45 @@ export function createCnrService (registry: Registry) {
   const service = {
     index,
 
+    /**
+     * Pushes one release and media type. Everything the push may be refused for is checked before anything
+     * is written (the tarball, the metadata, the manifest, then under the lease whether the release exists),
+     * so a refused push leaves no repository, blob link, tag or record behind.
+     */
     async push (name: string, input: PushInput): Promise<{ status: 'ok' }> {
       const { release, mediaType, force } = input
-      if (!isRelease(release)) throw invalidRelease(release, 'version', 'a release must be a SemVer 2.0 version such as 1.2.3')
+      const problem = releaseProblem(release)
+      if (problem !== undefined) throw invalidRelease(release, 'version', problem)
       if (mediaType === '-' || !isShortMediaType(mediaType)) {
         throw invalidUsage(`invalid media_type '${mediaType}': use a short name such as helm or kpm`, { media_type: mediaType })
+      }
+      if (jsonDeeperThan(input.metadata)) {
+        throw invalidUsage(`metadata is nested more than ${MAX_JSON_DEPTH} levels deep`, { package: name, parameter: 'metadata' })
       }
       let tarball
       try {
         tarball = await inspectTarball(Readable.from([input.blob]))
       } catch (err) {
         if (err instanceof TarballError) {
-          throw new CnrError('invalid-parameters', `blob must be a gzip-compressed tar archive, base64-encoded: ${err.message}`, { parameter: 'blob' })
+          throw new CnrError('invalid-parameters', `blob must be a gzip-compressed tar archive, base64-encoded: ${err.message}`,
+            { parameter: 'blob', problem: err.problem })
         }
         throw err
       }
-      // Content-addressed blobs go in first, outside the lease: writing them twice does no harm.
-      const layer = await ensureBlob(registry, name, input.blob)
-      let config: { digest: string, size: number, name: string, description?: string } | undefined
+      const layer = { digest: digestOf('sha256', input.blob), size: input.blob.length }
+      let config: { bytes: Buffer, digest: string, size: number, name: string, description?: string } | undefined
       if (mediaType === Helm.mediaType) {
         const doc = helmConfig(parseChartYaml(tarball.chartYaml), release, name.split('/')[1] as string)
-        const stored = await ensureBlob(registry, name, Buffer.from(JSON.stringify(doc)))
-        config = { ...stored, name: doc.name as string, description: doc.description as string | undefined }
-      } else {
-        await ensureBlob(registry, name, EmptyConfig.bytes)
+        const bytes = Buffer.from(JSON.stringify(doc))
+        config = { bytes, digest: digestOf('sha256', bytes), size: bytes.length, name: doc.name as string, description: doc.description as string | undefined }
       }
       const bytes = buildPackageManifest({
         pkg: name, release, mediaType, layer, cnrDigest: tarball.cnrDigest, config, metadata: input.metadata, created: new Date().toISOString()
       })
+      if (bytes.length > maxManifestBytes) {
+        throw invalidUsage(`the package manifest would be ${bytes.length} bytes, more than the ${maxManifestBytes} an OCI registry may hold: ` +
+          'make the metadata smaller', { package: name, parameter: 'metadata' })
+      }
       const digest = digestOf('sha256', bytes)
       await records.withPackageLock(name, async () => {
         const current = await readRelease(name, release)
@@ -300,6 +332,10 @@ export function createCnrService (registry: Registry) {
           throw new CnrError('package-exists', `release ${release} (${mediaType}) of ${name} was deleted at ${tombstone.deleted_at}; ` +
             'releases are immutable: push with force=true to publish it again', { ...exists, deleted_at: tombstone.deleted_at })
         }
+        // Accepted: from here on the push writes. (Content-addressed blobs first: writing them twice does no harm.)
+        await input.onAccepted?.()
+        await ensureBlob(registry, name, input.blob)
+        await ensureBlob(registry, name, config?.bytes ?? EmptyConfig.bytes)
         await manifests.put(name, digest, bytes, OciTypes.manifest)
         const entry = classifyManifest({ mediaType: OciTypes.manifest, digest, size: bytes.length }, parseDocument(bytes)) as PackageEntry
         await writeRelease(name, release, [...(current?.entries ?? []).filter(e => e.mediaType !== mediaType), entry])
@@ -382,7 +418,7 @@ export function createCnrService (registry: Registry) {
           package: name,
           release,
           media_type: entry.mediaType,
-          digest: await cnrDigestFor(name, entry),
+          digest: await shownDigest(name, entry),
           deleted_at: naiveIsoTime(new Date())
         }
         await driver.write(paths.cnrDeleted(name, found.tag, entry.mediaType), encodeRecord(tombstone))
@@ -479,6 +515,8 @@ export function createCnrService (registry: Registry) {
         if (release === undefined) continue
         const found = await readRelease(name, release)
         await index.setRelease(name, release, found?.entries?.map(e => e.mediaType) ?? [])
+        // Within the writer's request, so on a short budget: a digest not found in time is computed when first shown.
+        for (const entry of found?.entries ?? []) await cnrDigestFor(name, entry, WRITE_DIGEST_LIMITS)
       }
     },
 
