@@ -7,6 +7,7 @@ import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
+import { createBerth } from '../../src/compose.js'
 import { loadConfig } from '../../src/config.js'
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem.js'
 import { type Api, request, sha256 } from './helpers.js'
@@ -42,7 +43,7 @@ export function listKeys (dataDir: string): string[] {
 export async function startStoreApi (t: Test, env: Record<string, string> = {}): Promise<StoreApi> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'berth-cnr-'))
   const config = loadConfig({ BERTH_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env })
-  const app = await buildApp({ config, logger: false })
+  const app = await buildApp(await createBerth(config))
   t.teardown(async () => {
     await app.close()
     rmSync(dataDir, { recursive: true, force: true })
