@@ -225,7 +225,8 @@ const releaseParts: Part[] = [
   bad(1), bad(1.5), bad(['1.0.0']), bad({}), bad(null), bad(true), bad('01.0.0'), bad('1.0.0+b+c'), bad('é.0.0'),
   dubious('99999999999999999999.0.0'), dubious('1.99999999999999999999.0'), dubious('9007199254740993.0.0'), dubious(`1.0.0-${'9'.repeat(30)}`)
 ]
-const mediaTypeParts: Part[] = [good('helm'), bad(''), bad('foo'), bad(1), bad('../../x'), bad(['helm']), bad('HELM'), bad('helm\u0000'), bad({})]
+// Any short media type is valid in CNR ('foo', 'HELM'); a number is coerced today, which is lenient but harmless.
+const mediaTypeParts: Part[] = [good('helm'), bad(''), dubious('foo'), dubious(1), bad('../../x'), bad(['helm']), dubious('HELM'), bad('helm\u0000'), bad({})]
 const metadataParts: Part[] = [
   good(undefined, '(none)'), good({ a: 1 }),
   dubious('<deep>', '<metadata nested 5,000 levels>'), bad('<deep-100k>', '<metadata nested 100,000 levels>'),
@@ -250,23 +251,34 @@ function pushJson (fields: Record<string, Part>): string {
   return `{${parts.join(',')}}`
 }
 
+const pushFields = { pkg: packageNames, blob: blobParts, release: releaseParts, media_type: mediaTypeParts, metadata: metadataParts,
+  // Anything but true or "true" reads as false today: lenient, not harmful.
+  force: [good(undefined, '(none)'), good('false'), dubious('maybe'), dubious({}), dubious(1)] }
+type PushField = keyof typeof pushFields
+const pick = (parts: Part[], verdicts: Array<Part['verdict']>): fc.Arbitrary<Part> => fc.constantFrom(...parts.filter(p => verdicts.includes(p.verdict)))
+
+/**
+ * Push requests. Most have one wrong field and every other field right, so that each check is reached (a
+ * field the server checks first would otherwise hide the tarball and metadata handling behind it); the rest
+ * mix wrong fields at random.
+ */
+const pushParts: fc.Arbitrary<Record<PushField, Part>> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...Object.keys(pushFields) as PushField[]).chain(faulty => fc.record(Object.fromEntries(
+    Object.entries(pushFields).map(([field, parts]) => [field, pick(parts, field === faulty ? ['bad', 'dubious'] : ['good'])])) as Record<PushField, fc.Arbitrary<Part>>)) },
+  { weight: 1, arbitrary: fc.record(Object.fromEntries(Object.entries(pushFields).map(([field, parts]) => [field, fc.constantFrom(...parts)])) as Record<PushField, fc.Arbitrary<Part>>) }
+)
+
 export const cnrPush: fc.Arbitrary<BadRequest> = fc.record({
   root,
-  pkg: fc.constantFrom(...packageNames),
-  blob: fc.constantFrom(...blobParts),
-  release: fc.constantFrom(...releaseParts),
-  media_type: fc.constantFrom(...mediaTypeParts),
-  metadata: fc.constantFrom(...metadataParts),
-  force: fc.constantFrom(good(undefined, '(none)'), good('false'), bad('maybe'), bad({}), bad(1)),
-  contentType: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16')
-}).filter(p => [p.pkg, p.blob, p.release, p.media_type, p.metadata, p.force].some(x => x.verdict !== 'good'))
-  .map(p => {
-    const fields = { blob: p.blob, release: p.release, media_type: p.media_type, metadata: p.metadata, force: p.force }
-    const mayWrite = [p.pkg, ...Object.values(fields)].every(x => x.verdict !== 'bad')
+  parts: pushParts,
+  contentType: fc.constantFrom('application/json', 'application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16')
+}).filter(p => Object.values(p.parts).some(x => x.verdict !== 'good'))
+  .map(({ root, parts: { pkg, ...fields }, contentType }) => {
+    const mayWrite = [pkg, ...Object.values(fields)].every(x => x.verdict !== 'bad')
     const label = `{${Object.entries(fields).filter(([, v]) => v.value !== undefined).map(([k, v]) => `${k}: ${v.label}`).join(', ')}}`
     return make({
-      family: 'cnr-push', method: 'POST', path: `${p.root}/packages/${enc(p.pkg.value as string)}`,
-      headers: { 'content-type': p.contentType }, body: Buffer.from(pushJson(fields)), bodyLabel: label, mayWrite
+      family: 'cnr-push', method: 'POST', path: `${root}/packages/${enc(pkg.value as string)}`,
+      headers: { 'content-type': contentType }, body: Buffer.from(pushJson(fields)), bodyLabel: label, mayWrite
     })
   })
 
@@ -329,7 +341,8 @@ export const packagesRequests: fc.Arbitrary<BadRequest> = fc.oneof(
 
 // ---- malformed HTTP over node:net ----------------------------------------------------------------------
 
-const PREFIXES = ['/v2/fuzz/app/tags/list', '/v2/fuzz/app/blobs/uploads/', '/api/v1/packages', '/cnr/api/v1/packages/fuzzns/chart', '/packages', '/packages/tool-2.0.0.tar.gz']
+const PREFIXES = ['/v2/fuzz/app/tags/list', '/v2/fuzz/app/blobs/uploads/', `/v2/fuzz/new/blobs/uploads/?digest=${UNKNOWN_DIGEST}`, '/api/v1/packages',
+  '/cnr/api/v1/packages/fuzzns/chart', '/api/v1/packages/fuzzns/new', '/packages', '/packages/tool-2.0.0.tar.gz']
 
 const line = (method: string, target: string | Buffer): Buffer => Buffer.concat([Buffer.from(`${method} `), Buffer.isBuffer(target) ? target : Buffer.from(target), Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n')])
 const raw = (bytes: Buffer, halfClose = false, mayGoUnanswered = false): BadRequest =>
@@ -340,7 +353,7 @@ export const rawHttp: fc.Arbitrary<BadRequest> = fc.tuple(fc.constantFrom(...PRE
   'bad-content-length', 'duplicate-content-length', 'te-gzip', 'bad-chunk', 'cut-short', 'control-bytes', 'raw-utf8', 'huge-header',
   'control-content-type', 'unknown-method', 'expect-teapot', 'te-and-cl', 'bare-lf', 'http-0.9', 'space-in-path', 'absolute-uri'
 ), fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([prefix, kind, noise]) => {
-  const method = prefix.includes('uploads') ? 'POST' : prefix.endsWith('.tar.gz') ? 'PUT' : 'GET'
+  const method = prefix.includes('uploads') || prefix.endsWith('/new') ? 'POST' : prefix.endsWith('.tar.gz') ? 'PUT' : 'GET'
   switch (kind) {
     case 'bad-content-length': return raw(cat(line(method, prefix), 'Content-Length: abc\r\n\r\n'))
     case 'duplicate-content-length': return raw(cat(line(method, prefix), 'Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'))
