@@ -40,7 +40,8 @@ export interface BadRequest {
 
 export type Dialect = 'oci' | 'cnr' | 'packages'
 
-export function dialectOf (path: string): Dialect {
+export function dialectOf (target: string): Dialect {
+  const path = target.replace(/^[a-z]+:\/\/[^/]*/i, '') // an absolute-form target names the same path
   if (path.startsWith('/v2')) return 'oci'
   if (path.startsWith('/packages')) return 'packages'
   return 'cnr'
