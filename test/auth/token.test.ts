@@ -226,7 +226,7 @@ t.test('the admin is bootstrapped from BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD
   const { app: again } = await buildTestApp(t, { ...env, BERTH_ADMIN_PASSWORD: 'second-password' })
   t.equal((await again.inject({ method: 'GET', url: '/v2/', headers: { authorization: basic('boss', 'second-password') } })).statusCode, 200)
   t.equal((await again.inject({ method: 'GET', url: '/v2/', headers: { authorization: basic('boss', 'first-password') } })).statusCode, 401)
-  await t.rejects(buildTestApp(t, { BERTH_ADMIN_USER: 'boss', BERTH_ADMIN_PASSWORD: 'short' }), /BERTH_ADMIN_USER\/BERTH_ADMIN_PASSWORD: a password needs at least 8/)
+  await t.rejects(buildTestApp(t, { BERTH_ADMIN_USER: 'boss', BERTH_ADMIN_PASSWORD: 'short' }), /BERTH_ADMIN_PASSWORD: a password needs at least 8/)
 })
 
 t.test('configuration: realm, service and token lifetime', async t => {
