@@ -12,6 +12,8 @@ export interface Config {
   pageSize: { default: number, max: number }
   /** Upload sessions untouched for this long are purged. */
   uploadTtlMs: number
+  /** Start even when open (no users) on a non-loopback HOST (BERTH_ALLOW_OPEN; see src/open-bind.ts). */
+  allowOpen: boolean
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -39,7 +41,8 @@ export interface S3Config {
 const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
   'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
-  'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS'
+  'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS',
+  'BERTH_ALLOW_OPEN'
 ] as const
 
 /** The variables BERTH_STORAGE=s3 cannot do without. */
@@ -63,13 +66,14 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`BERTH_STORAGE must be "filesystem" or "s3" (got "${driver}")`)
   }
   return {
-    host: env.HOST ?? '0.0.0.0',
+    host: env.HOST === undefined || env.HOST === '' ? '127.0.0.1' : env.HOST,
     port: intFrom(env, 'PORT', 5000, 0, 65535),
     logLevel: env.LOG_LEVEL ?? 'info',
     storage,
     maxManifestBytes: intFrom(env, 'BERTH_MAX_MANIFEST_BYTES', 4 * MiB, 4 * MiB, 64 * MiB),
     pageSize: { default: 1000, max: 10000 },
     uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
+    allowOpen: boolFrom(env, 'BERTH_ALLOW_OPEN', false),
     auth: authConfigFrom(env)
   }
 }

@@ -2,6 +2,7 @@
 // Process entry: read the configuration, build the app, listen, and shut down cleanly on signals.
 import { ConfigError, loadConfig } from './config.js'
 import { buildApp } from './app.js'
+import { openBindRefusal } from './open-bind.js'
 
 async function main (): Promise<void> {
   let config
@@ -15,6 +16,12 @@ async function main (): Promise<void> {
     throw err
   }
   const app = await buildApp({ config })
+  const refusal = openBindRefusal({ host: config.host, allowOpen: config.allowOpen, hasUsers: await app.auth.enabled() })
+  if (refusal !== undefined) {
+    process.stderr.write(`${refusal}\n`)
+    await app.close()
+    process.exit(2)
+  }
   const purge = setInterval(() => {
     app.registry.uploads.purgeExpired()
       .then(n => { if (n > 0) app.log.info({ purged: n }, 'purged expired upload sessions') })

@@ -1,5 +1,6 @@
 // Runs Berth as a real child process on a free loopback port, for tests that need real sockets
-// (third-party clients, restarts). The process is stopped when the test ends.
+// (third-party clients, restarts). The process is stopped when the test ends, and dies with the test process
+// if that is killed first (see die-with-parent.mjs).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,13 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
 const serverEntry = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
+const dieWithParent = fileURLToPath(new URL('./die-with-parent.mjs', import.meta.url))
+
+/**
+ * node arguments that run src/server.ts so that it dies with this process: spawn with them and with stdin
+ * 'pipe' (the lifeline die-with-parent.mjs watches; it closes when this process dies, however it dies).
+ */
+export const SERVER_NODE_ARGS = ['--import', dieWithParent, '--import', 'tsx', serverEntry]
 
 export interface ServerProcess {
   /** host:port, as clients name a registry. */
@@ -43,7 +51,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
   const dataDir = env.BERTH_DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'))
   const wanted = env.LOG_LEVEL ?? 'warn'
   const threshold = LEVELS[wanted] ?? LEVELS.warn as number
-  const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
+  const child = spawn(process.execPath, SERVER_NODE_ARGS, {
     env: {
       ...process.env,
       HOST: '127.0.0.1',
@@ -52,7 +60,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
       PORT: env.PORT ?? '0',
       LOG_LEVEL: threshold > (LEVELS.info as number) ? 'info' : wanted // info carries the listening line
     },
-    stdio: ['ignore', 'pipe', 'inherit']
+    stdio: ['pipe', 'pipe', 'inherit']
   })
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
