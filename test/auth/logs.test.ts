@@ -26,7 +26,7 @@ async function loggedServer (t: Test, env: Record<string, string>): Promise<{ ur
   }
   t.teardown(stop)
   const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 900; i++) { // up to 90 s: a cold start on a busy 2-core machine is slow
     try {
       await fetch(`${url}/v2/`)
       return { url, stop }

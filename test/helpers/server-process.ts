@@ -73,7 +73,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
     if (env.BERTH_DATA_DIR === undefined) rmSync(dataDir, { recursive: true, force: true })
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('berth did not start listening within 15 s')) }, 15_000)
+    const timer = setTimeout(() => { reject(new Error('berth did not start listening within 90 s')) }, 90_000)
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`berth exited with ${String(code)} before it was listening`)) })
     createInterface({ input: child.stdout as Readable }).on('line', line => {
       let entry: { level?: number, msg?: string }
