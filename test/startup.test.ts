@@ -112,3 +112,29 @@ t.test('a spawned server dies with its test process, even one killed with SIGKIL
   for (let i = 0; i < 300 && alive(); i++) await sleep(100)
   t.notOk(alive(), 'the server is gone once its parent was killed')
 })
+
+t.test('a child that cannot watch its parent (MinIO) is killed by its watchdog when the test process dies', async t => {
+  const helpers = new URL('./helpers/server-process.ts', import.meta.url).href
+  const parentScript = `
+    import { spawn } from 'node:child_process'
+    import { killWithThisProcess } from ${JSON.stringify(helpers)}
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' })
+    killWithThisProcess(child)
+    console.log('child ' + child.pid)
+    setInterval(() => {}, 1000)`
+  const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', parentScript], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { parent.kill('SIGKILL') })
+  const childPid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error('no child within 60 s')) }, 60_000)
+    parent.stdout.on('data', (d: Buffer) => {
+      const m = /child (\d+)/.exec(d.toString())
+      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
+    })
+  })
+  const alive = (): boolean => { try { process.kill(childPid, 0); return true } catch { return false } }
+  t.teardown(() => { if (alive()) process.kill(childPid, 'SIGKILL') })
+  t.ok(alive(), 'the child runs')
+  parent.kill('SIGKILL')
+  for (let i = 0; i < 300 && alive(); i++) await sleep(100)
+  t.notOk(alive(), 'the child is gone once its parent was killed')
+})

@@ -20,6 +20,20 @@ const dieWithParent = fileURLToPath(new URL('./die-with-parent.mjs', import.meta
  */
 export const SERVER_NODE_ARGS = ['--import', dieWithParent, '--import', 'tsx', serverEntry]
 
+/**
+ * Makes `child` (a process that cannot watch its parent itself, such as MinIO) die with this process: a
+ * watchdog (kill-with-parent.mjs) holds a pipe from this process and SIGKILLs the child when it closes.
+ * The watchdog does not keep this process alive.
+ */
+export function killWithThisProcess (child: ChildProcess): void {
+  if (child.pid === undefined) return
+  const watchdog = spawn(process.execPath, [fileURLToPath(new URL('./kill-with-parent.mjs', import.meta.url)), String(child.pid)], {
+    stdio: ['pipe', 'ignore', 'inherit']
+  })
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
+}
+
 export interface ServerProcess {
   /** host:port, as clients name a registry. */
   host: string
