@@ -3,7 +3,12 @@
 # from ../schemas relative to dist/, so they sit next to it.
 #
 #   docker build -t berth .
-#   docker run -p 5000:5000 -v berth-data:/data berth                        # filesystem store in /data
+#   docker run -p 5000:5000 -v berth-data:/data -e BERTH_ADMIN_USER=root -e BERTH_ADMIN_PASSWORD=... berth
+#                                                                             # filesystem store in /data
+#
+# HOST=0.0.0.0 is set here because a container must bind every interface to be reached through its published
+# port (Berth's own default is 127.0.0.1). With no users Berth refuses to start on 0.0.0.0: configure a user,
+# or set BERTH_ALLOW_OPEN=true when only trusted clients reach the port.
 #   docker compose up                                                         # Berth on MinIO (docker-compose.yml)
 FROM node:20-bookworm-slim AS build
 WORKDIR /app

@@ -22,6 +22,8 @@ export interface Config {
    * multi-arch image. The config blob is still required.
    */
   sparseManifests: boolean
+  /** Start even when open (no users) on a non-loopback HOST (BERTH_ALLOW_OPEN; see src/open-bind.ts). */
+  allowOpen: boolean
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -50,7 +52,7 @@ const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
   'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
   'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS',
-  'BERTH_SPARSE_MANIFESTS'
+  'BERTH_SPARSE_MANIFESTS', 'BERTH_ALLOW_OPEN'
 ] as const
 
 /** The variables BERTH_STORAGE=s3 cannot do without. */
@@ -77,7 +79,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`BERTH_STORAGE must be "filesystem" or "s3" (got "${driver}")`)
   }
   return {
-    host: env.HOST ?? '0.0.0.0',
+    host: env.HOST === undefined || env.HOST === '' ? '127.0.0.1' : env.HOST,
     port: intFrom(env, 'PORT', 5000, 0, 65535),
     logLevel: choiceFrom(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     storage,
@@ -86,6 +88,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
     shutdownTimeoutMs: intFrom(env, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
     sparseManifests: boolFrom(env, 'BERTH_SPARSE_MANIFESTS', false),
+    allowOpen: boolFrom(env, 'BERTH_ALLOW_OPEN', false),
     auth: authConfigFrom(env)
   }
 }

@@ -5,12 +5,19 @@ import { ConfigError, loadConfig } from './config.js'
 import { buildApp } from './app.js'
 import { createBerth } from './compose.js'
 import { handleShutdown } from './lifecycle.js'
+import { openBindRefusal } from './open-bind.js'
 import { listen, logStarted, openStore } from './startup.js'
 
 async function main (): Promise<void> {
   const config = loadConfig()
   const berth = await createBerth(config, { driver: await openStore(config.storage) })
   const app = await buildApp(berth)
+  const refusal = openBindRefusal({ host: config.host, allowOpen: config.allowOpen, hasUsers: await berth.auth.enabled() })
+  if (refusal !== undefined) {
+    process.stderr.write(`${refusal}\n`)
+    await app.close()
+    process.exit(2)
+  }
   const purge = setInterval(() => {
     berth.registry.uploads.purgeExpired()
       .then(n => { if (n > 0) app.log.info({ purged: n }, 'purged expired upload sessions') })

@@ -78,6 +78,14 @@ t.test('every variable set for Berth is one the configuration reads, and the s3 
   t.ok(berthEnv.BERTH_S3_REGION !== undefined, 'BERTH_S3_REGION is set')
 })
 
+t.test('compose binds every interface inside the container, publishes on loopback only, and says it runs open', async t => {
+  t.equal(loadConfig({}).host, '127.0.0.1', 'Berth alone binds loopback by default')
+  t.equal(berthEnv.HOST, '0.0.0.0', 'HOST is set explicitly')
+  const published = portsOf(berth ?? {})
+  t.ok(published.length > 0 && published.every(p => p.host.startsWith('127.0.0.1')), 'Berth is published on 127.0.0.1 only')
+  t.equal(loadConfig(berthEnv).allowOpen, true, 'BERTH_ALLOW_OPEN=true: it has no users and would refuse to start on 0.0.0.0 otherwise')
+})
+
 t.test('the configuration accepts that environment and points it at the MinIO service', async t => {
   const config = loadConfig(berthEnv)
   t.equal(config.storage.driver, 's3')
@@ -107,6 +115,7 @@ t.test('the Dockerfile serves on the port compose publishes and probes readiness
   const dockerfile = read('Dockerfile')
   t.match(dockerfile, /^EXPOSE 5000$/m)
   t.match(dockerfile, /PORT=5000/)
+  t.match(dockerfile, /^\s+HOST=0\.0\.0\.0 \\$/m, 'the image binds every interface explicitly (Berth defaults to 127.0.0.1)')
   t.match(dockerfile, /HEALTHCHECK[\s\S]*\/readyz/)
   t.match(dockerfile, /^USER node$/m)
   t.match(dockerfile, /COPY --from=build \/app\/schemas \.\/schemas/, 'the schemas read at runtime are in the image')

@@ -23,7 +23,11 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024
 
 const ALL_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 
-const version = { 'appr-api': API_VERSION, 'cnr-api': API_VERSION }
+/** Each mount answers /version in its own dialect: appr-server's below /cnr, cnr-server's below /. */
+const VERSION_BODIES = {
+  appr: { 'appr-api': API_VERSION },
+  cnr: { 'cnr-api': API_VERSION }
+} as const
 
 interface ScopeOptions {
   service: CnrService
@@ -90,8 +94,9 @@ async function apiV1 (app: FastifyInstance, { service, auth, config, openapi }: 
 }
 
 /** GET /version, in the scope it is registered in. */
-function versionRoute (app: FastifyInstance): void {
-  for (const url of spellings('/version')) app.get(url, async () => version)
+function versionRoute (app: FastifyInstance, dialect: keyof typeof VERSION_BODIES): void {
+  const body = VERSION_BODIES[dialect]
+  for (const url of spellings('/version')) app.get(url, async () => body)
 }
 
 export async function cnrApi (app: FastifyInstance, { service, auth, config }: CnrPluginOptions): Promise<void> {
@@ -99,14 +104,14 @@ export async function cnrApi (app: FastifyInstance, { service, auth, config }: C
   // Below /cnr: one scope, whose not-found handler also answers unknown /cnr/... paths.
   await app.register(async cnr => {
     await cnrScope(cnr)
-    versionRoute(cnr)
+    versionRoute(cnr, 'appr')
     await cnr.register(apiV1, { prefix: '/api/v1', service, auth, config, openapi })
   }, { prefix: '/cnr' })
   // Below /: the same API, and /version in a scope of its own (the root's 404 stays the root's).
   await app.register(apiV1, { prefix: '/api/v1', service, auth, config, openapi })
   await app.register(async root => {
     await cnrScope(root, { notFound: false })
-    versionRoute(root)
+    versionRoute(root, 'cnr')
   })
 }
 

@@ -3,19 +3,17 @@
 // credentials), must not print any of them. Also: the startup warning when Berth runs open.
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { freePort } from '../helpers/server-process.js'
+import { freePort, SERVER_NODE_ARGS } from '../helpers/server-process.js'
 import { dataDir } from './helpers.js'
 
-const serverEntry = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
 
 /** Starts a server whose output is captured; `stop()` ends it and returns everything it printed. */
 async function loggedServer (t: Test, env: Record<string, string>): Promise<{ url: string, stop: () => Promise<string> }> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
+  const child = spawn(process.execPath, SERVER_NODE_ARGS, {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'debug', BERTH_DATA_DIR: dataDir(t), ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['pipe', 'pipe', 'pipe']
   })
   let output = ''
   child.stdout.on('data', (d: Buffer) => { output += d.toString() })
@@ -28,7 +26,7 @@ async function loggedServer (t: Test, env: Record<string, string>): Promise<{ ur
   }
   t.teardown(stop)
   const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 900; i++) { // up to 90 s: a cold start on a busy 2-core machine is slow
     try {
       await fetch(`${url}/v2/`)
       return { url, stop }

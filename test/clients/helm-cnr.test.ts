@@ -36,10 +36,15 @@ function writeTree (root: string, files: Record<string, string>): void {
   }
 }
 
+// One server for the file: each test uses packages of its own (e2e/app, charts/mychart, e2e/webapp,
+// artifacts/...), and lists filter by namespace or media type.
+let shared: ReturnType<typeof startServerApi> | undefined
+const server = async (): ReturnType<typeof startServerApi> => await (shared ??= startServerApi(t))
+
 interface Shown { content: { digest: string, size: number, mediaType: string }, mediaType: string, release: string }
 
 t.test('CNR push, then oras pull of the release and of a channel: byte-identical', async t => {
-  const api = await startServerApi(t)
+  const api = await server()
   const dir = t.testdir()
   const blob = await tarGz(KPM_FILES('1.0.0'))
   t.equal((await push(api, 'e2e/app', '1.0.0', 'kpm', blob)).status, 200)
@@ -58,7 +63,7 @@ t.test('CNR push, then oras pull of the release and of a channel: byte-identical
 })
 
 t.test('helm push, then CNR list, show and pull: byte-identical', async t => {
-  const api = await startServerApi(t)
+  const api = await server()
   const dir = t.testdir()
   writeTree(dir, HELM_FILES('mychart', '0.1.0'))
   await run('helm', ['package', 'mychart'], dir)
@@ -83,7 +88,7 @@ t.test('helm push, then CNR list, show and pull: byte-identical', async t => {
 })
 
 t.test('CNR push of a chart, then helm pull oci:// and helm show chart', async t => {
-  const api = await startServerApi(t)
+  const api = await server()
   const dir = t.testdir()
   const chart = await tarGz(HELM_FILES('webapp', '1.2.3'))
   t.equal((await push(api, 'e2e/webapp', '1.2.3', 'helm', chart)).status, 200)
@@ -122,24 +127,24 @@ t.test('CNR push of a chart, then helm pull oci:// and helm show chart', async t
 })
 
 t.test('oras push of CNR-typed and generic artifacts, then CNR list, show and pull', async t => {
-  const api = await startServerApi(t)
+  const api = await server()
   const dir = t.testdir()
   const tgz = await tarGz(KPM_FILES('3.0.0'))
   writeFileSync(path.join(dir, 'app.tgz'), tgz)
   writeFileSync(path.join(dir, 'notes.txt'), 'plain artifact\n')
-  await run('oras', ['push', '--plain-http', `${api.host}/e2e/tool:3.0.0`, 'app.tgz:application/vnd.appr.package.kpm.v0.tar+gzip'], dir)
-  await run('oras', ['push', '--plain-http', `${api.host}/e2e/notes:1.0.0`, '--artifact-type', 'application/vnd.example.notes.v1', 'notes.txt:text/plain'], dir)
-  await run('oras', ['push', '--plain-http', `${api.host}/e2e/notes:latest`, 'notes.txt:text/plain'], dir)
+  await run('oras', ['push', '--plain-http', `${api.host}/artifacts/tool:3.0.0`, 'app.tgz:application/vnd.appr.package.kpm.v0.tar+gzip'], dir)
+  await run('oras', ['push', '--plain-http', `${api.host}/artifacts/notes:1.0.0`, '--artifact-type', 'application/vnd.example.notes.v1', 'notes.txt:text/plain'], dir)
+  await run('oras', ['push', '--plain-http', `${api.host}/artifacts/notes:latest`, 'notes.txt:text/plain'], dir)
 
-  const list = (await api.request('GET', '/cnr/api/v1/packages?namespace=e2e')).json<Array<{ name: string, releases: string[], manifests: string[] }>>()
+  const list = (await api.request('GET', '/cnr/api/v1/packages?namespace=artifacts')).json<Array<{ name: string, releases: string[], manifests: string[] }>>()
   t.same(list.map(p => [p.name, p.releases, p.manifests]), [
-    ['e2e/notes', ['1.0.0'], ['oci']],
-    ['e2e/tool', ['3.0.0'], ['kpm']]
+    ['artifacts/notes', ['1.0.0'], ['oci']],
+    ['artifacts/tool', ['3.0.0'], ['kpm']]
   ], 'only SemVer tags are releases; artifacts without a CNR type are "oci"')
 
-  const shown = (await api.request('GET', '/cnr/api/v1/packages/e2e/tool/3.0.0/kpm')).json<Shown>()
+  const shown = (await api.request('GET', '/cnr/api/v1/packages/artifacts/tool/3.0.0/kpm')).json<Shown>()
   t.equal(shown.content.digest, cnrDigest(tgz))
-  t.ok((await api.request('GET', '/cnr/api/v1/packages/e2e/tool/3.0.0/kpm/pull')).body.equals(tgz))
-  const notes = await api.request('GET', '/cnr/api/v1/packages/e2e/notes/1.0.0/-/pull')
+  t.ok((await api.request('GET', '/cnr/api/v1/packages/artifacts/tool/3.0.0/kpm/pull')).body.equals(tgz))
+  const notes = await api.request('GET', '/cnr/api/v1/packages/artifacts/notes/1.0.0/-/pull')
   t.equal(notes.text, 'plain artifact\n', 'a generic artifact pulls as its first layer')
 })

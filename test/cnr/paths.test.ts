@@ -2,6 +2,12 @@
 import t from 'tap'
 import { paths } from '../../src/storage/paths.js'
 
+/** The reason of the RegistryError `fn` throws, or undefined when it throws none. */
+const failureOf = (fn: () => unknown): unknown => {
+  try { fn() } catch (err) { return (err as { reason?: unknown }).reason }
+  return undefined
+}
+
 t.test('CNR key builders', async t => {
   const hex = 'ab' + 'c'.repeat(62)
   const table: Array<[string, string]> = [
@@ -17,5 +23,5 @@ t.test('CNR key builders', async t => {
     [paths.cnrDigest(`sha256:${hex}`), `cnr/digests/sha256/${hex}`]
   ]
   for (const [actual, expected] of table) t.equal(actual, expected)
-  t.throws(() => paths.cnrDigest('sha256:../../x'), { reason: 'digest-invalid' })
+  t.equal(failureOf(() => paths.cnrDigest('sha256:../../x')), 'digest-invalid')
 })

@@ -13,7 +13,9 @@ t.test('every route answers below /cnr and below /, with or without a trailing s
   t.equal((await push(api, 'ns/app', '1.0.0', 'kpm', blob)).status, 200)
   for (const root of ['/cnr', '']) {
     for (const slash of ['', '/']) {
-      t.same((await api.request('GET', `${root}/version${slash}`)).json(), { 'appr-api': '0.7.4', 'cnr-api': '0.7.4' })
+      // appr-server's body below /cnr (appr's own API tests compare it exactly), cnr-server's below /.
+      const version = await api.request('GET', `${root}/version${slash}`)
+      t.equal(version.text, root === '/cnr' ? '{"appr-api":"0.7.4"}' : '{"cnr-api":"0.7.4"}', `${root}/version${slash}`)
       t.equal((await api.request('GET', `${root}/api/v1/packages${slash}`)).json<unknown[]>().length, 1)
       t.equal((await api.request('GET', `${root}/api/v1/packages/ns/app/1.0.0/kpm/pull${slash}`)).status, 200)
       t.equal((await api.request('GET', `${root}/api/v1/packages/ns/app/channels${slash}`)).status, 200)

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Client } from 'minio'
 import type { Test } from 'tap'
 import { toolPath } from '../../scripts/tool-paths.mjs'
-import { freePort } from './server-process.js'
+import { freePort, killWithThisProcess } from './server-process.js'
 
 export interface MinioServer {
   endpoint: string
@@ -63,6 +63,7 @@ export async function startMinio (t: Test): Promise<MinioServer> {
       stdio: ['ignore', 'pipe', 'pipe']
     })
     child = proc
+    killWithThisProcess(proc) // MinIO dies with the test process even when that is killed without teardown
     proc.stdout?.on('data', (d: Buffer) => { log += d.toString() })
     proc.stderr?.on('data', (d: Buffer) => { log += d.toString() })
     for (let i = 0; i < 300; i++) {

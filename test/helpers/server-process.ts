@@ -1,5 +1,6 @@
 // Runs Berth as a real child process on a free loopback port, for tests that need real sockets
-// (third-party clients, restarts). The process is stopped when the test ends.
+// (third-party clients, restarts). The process is stopped when the test ends, and dies with the test process
+// if that is killed first (see die-with-parent.mjs).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,27 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
 const serverEntry = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
+const dieWithParent = fileURLToPath(new URL('./die-with-parent.mjs', import.meta.url))
+
+/**
+ * node arguments that run src/server.ts so that it dies with this process: spawn with them and with stdin
+ * 'pipe' (the lifeline die-with-parent.mjs watches; it closes when this process dies, however it dies).
+ */
+export const SERVER_NODE_ARGS = ['--import', dieWithParent, '--import', 'tsx', serverEntry]
+
+/**
+ * Makes `child` (a process that cannot watch its parent itself, such as MinIO) die with this process: a
+ * watchdog (kill-with-parent.mjs) holds a pipe from this process and SIGKILLs the child when it closes.
+ * The watchdog does not keep this process alive.
+ */
+export function killWithThisProcess (child: ChildProcess): void {
+  if (child.pid === undefined) return
+  const watchdog = spawn(process.execPath, [fileURLToPath(new URL('./kill-with-parent.mjs', import.meta.url)), String(child.pid)], {
+    stdio: ['pipe', 'ignore', 'inherit']
+  })
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
+}
 
 export interface ServerProcess {
   /** host:port, as clients name a registry. */
@@ -43,7 +65,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
   const dataDir = env.BERTH_DATA_DIR ?? mkdtempSync(path.join(tmpdir(), 'berth-test-'))
   const wanted = env.LOG_LEVEL ?? 'warn'
   const threshold = LEVELS[wanted] ?? LEVELS.warn as number
-  const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
+  const child = spawn(process.execPath, SERVER_NODE_ARGS, {
     env: {
       ...process.env,
       HOST: '127.0.0.1',
@@ -52,7 +74,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
       PORT: env.PORT ?? '0',
       LOG_LEVEL: threshold > (LEVELS.info as number) ? 'info' : wanted // info carries the listening line
     },
-    stdio: ['ignore', 'pipe', 'inherit']
+    stdio: ['pipe', 'pipe', 'inherit']
   })
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -65,7 +87,7 @@ export async function startServer (t: Test, env: Record<string, string> = {}): P
     if (env.BERTH_DATA_DIR === undefined) rmSync(dataDir, { recursive: true, force: true })
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('berth did not start listening within 15 s')) }, 15_000)
+    const timer = setTimeout(() => { reject(new Error('berth did not start listening within 90 s')) }, 90_000)
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`berth exited with ${String(code)} before it was listening`)) })
     createInterface({ input: child.stdout as Readable }).on('line', line => {
       let entry: { level?: number, msg?: string }

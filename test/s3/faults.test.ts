@@ -6,7 +6,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { createBerth } from '../../src/compose.js'
@@ -14,7 +13,7 @@ import { loadConfig } from '../../src/config.js'
 import {
   completeUpload, listMultipartUploads, listObjectNames, patchChunk, pushMonolithic, startMinio, startUpload, uniqueBucket
 } from '../helpers/minio.js'
-import { freePort } from '../helpers/server-process.js'
+import { freePort, SERVER_NODE_ARGS } from '../helpers/server-process.js'
 
 const MiB = 1024 * 1024
 const digestOf = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`
@@ -178,12 +177,11 @@ t.test('a MinIO that stops answering: requests fail within the timeout, then rec
 })
 
 t.test('bad or unreachable settings stop the server at startup with a clear message', async t => {
-  const serverEntry = fileURLToPath(new URL('../../src/server.ts', import.meta.url))
   const run = async (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> =>
     await new Promise(resolve => {
-      const child = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
+      const child = spawn(process.execPath, SERVER_NODE_ARGS, {
         env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', ...env },
-        stdio: ['ignore', 'ignore', 'pipe']
+        stdio: ['pipe', 'ignore', 'pipe']
       })
       let stderr = ''
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })

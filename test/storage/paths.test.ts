@@ -2,6 +2,12 @@
 import t from 'tap'
 import { paths } from '../../src/storage/paths.js'
 
+/** The reason of the RegistryError `fn` throws, or undefined when it throws none. */
+const failureOf = (fn: () => unknown): unknown => {
+  try { fn() } catch (err) { return (err as { reason?: unknown }).reason }
+  return undefined
+}
+
 const hex = 'ab' + 'c'.repeat(62)
 const digest = `sha256:${hex}`
 const sha512 = `sha512:${'d'.repeat(128)}`
@@ -30,6 +36,6 @@ t.test('keys read back from listings', async t => {
 })
 
 t.test('a malformed digest never becomes a key', async t => {
-  t.throws(() => paths.blob('sha256:../../etc'), { reason: 'digest-invalid' })
-  t.throws(() => paths.blob('md5:abc'), { reason: 'digest-invalid' })
+  t.equal(failureOf(() => paths.blob('sha256:../../etc')), 'digest-invalid')
+  t.equal(failureOf(() => paths.blob('md5:abc')), 'digest-invalid')
 })

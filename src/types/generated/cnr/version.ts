@@ -6,9 +6,9 @@
  */
 
 /**
- * GET /version and /cnr/version: the API version in both dialects' keys.
+ * GET /cnr/version answers as appr-server does ({"appr-api": ...}); the root-mounted GET /version answers as cnr-server did ({"cnr-api": ...}).
  */
 export interface ApiVersion {
-  "appr-api": string;
-  "cnr-api": string;
+  "appr-api"?: string;
+  "cnr-api"?: string;
 }
