@@ -191,7 +191,7 @@ t.test('bad or unreachable settings stop the server at startup with a clear mess
   const closed = await freePort()
   const unreachable = await run(minio.env('berth-nowhere', { BERTH_S3_ENDPOINT: `http://127.0.0.1:${closed}` }))
   t.not(unreachable.code, 0)
-  t.match(unreachable.stderr, /cannot use bucket "berth-nowhere" at http:\/\/127\.0\.0\.1:\d+ .*ECONNREFUSED/)
+  t.match(unreachable.stderr, /BERTH_S3_ENDPOINT: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\) to use bucket "berth-nowhere"/)
   const badSecret = await run(minio.env(uniqueBucket('secret'), { BERTH_S3_SECRET_KEY: 'not-the-secret' }))
   t.not(badSecret.code, 0)
   t.match(badSecret.stderr, /BERTH_S3_ACCESS_KEY, BERTH_S3_SECRET_KEY/)
