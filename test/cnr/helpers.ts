@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import tar from 'tar-stream'
+import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { createBerth } from '../../src/compose.js'
@@ -67,7 +68,7 @@ export function request (url: string, method: string, path: string, options: Req
  * A Berth server on a fresh store (a temporary directory of its own, so the test may still use
  * t.testdir()), listening on 127.0.0.1; closed and removed when the test ends. CNR_TEST_LOG=1 logs.
  */
-export async function startApi (t: Test, env: Record<string, string> = {}): Promise<Api> {
+export async function startApi (t: Test, env: Record<string, string> = {}): Promise<Api & { app: FastifyInstance, dataDir: string }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'berth-cnr-'))
   const log = process.env.CNR_TEST_LOG === '1'
   const config = loadConfig({ BERTH_DATA_DIR: dataDir, LOG_LEVEL: log ? 'debug' : 'silent', ...env })
@@ -79,7 +80,7 @@ export async function startApi (t: Test, env: Record<string, string> = {}): Prom
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as AddressInfo
   const url = `http://127.0.0.1:${port}`
-  return { host: `127.0.0.1:${port}`, url, request: async (method, path, options) => await request(url, method, path, options) }
+  return { app, dataDir, host: `127.0.0.1:${port}`, url, request: async (method, path, options) => await request(url, method, path, options) }
 }
 
 /** Berth as a real child process (what `npm start` runs) on a fresh store; stopped when the test ends. */

@@ -1,16 +1,11 @@
 // A Berth server for the bad-input tests whose store the test can see: every key of the filesystem store,
 // to prove that a refused request leaves nothing behind, and a driver to plant records an older Berth wrote.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { buildApp } from '../../src/app.js'
-import { createBerth } from '../../src/compose.js'
-import { loadConfig } from '../../src/config.js'
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem.js'
-import { type Api, request, sha256 } from './helpers.js'
+import { type Api, sha256, startApi } from './helpers.js'
 
 export interface StoreApi extends Api {
   app: FastifyInstance
@@ -41,25 +36,12 @@ export function listKeys (dataDir: string): string[] {
 }
 
 export async function startStoreApi (t: Test, env: Record<string, string> = {}): Promise<StoreApi> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'berth-cnr-'))
-  const config = loadConfig({ BERTH_DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env })
-  const app = await buildApp(await createBerth(config))
-  t.teardown(async () => {
-    await app.close()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
-  const url = `http://127.0.0.1:${port}`
+  const api = await startApi(t, env)
   return {
-    app,
-    dataDir,
-    host: `127.0.0.1:${port}`,
-    url,
-    request: async (method, p, options) => await request(url, method, p, options),
-    keys: () => listKeys(dataDir),
+    ...api,
+    keys: () => listKeys(api.dataDir),
     driver: async () => {
-      const driver = new FilesystemDriver({ root: dataDir })
+      const driver = new FilesystemDriver({ root: api.dataDir })
       await driver.init()
       return driver
     }

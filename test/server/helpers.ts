@@ -89,3 +89,22 @@ export function spawnBerth (t: Test, env: Record<string, string>, cli?: string[]
   }
   return { child, logs, stderr: () => stderr, exited, waitForLog, url }
 }
+
+/**
+ * Starts Berth with `env` and checks it fails as promised: exit status 2 within `withinMs`, one line on stderr
+ * naming `variable` (a name, or a pattern for the start of the message), and no stack trace anywhere.
+ */
+export async function expectConfigError (t: Test, env: Record<string, string>, variable: string | RegExp,
+  { withinMs = 30_000, cli }: { withinMs?: number, cli?: string[] } = {}): Promise<void> {
+  const started = Date.now()
+  const berth = spawnBerth(t, env, cli)
+  const timer = setTimeout(() => { berth.child.kill('SIGKILL') }, withinMs)
+  const code = await berth.exited
+  clearTimeout(timer)
+  const stderr = berth.stderr()
+  t.equal(code, 2, `exit status 2 (stderr: ${stderr})`)
+  t.ok(Date.now() - started < withinMs, `exited within ${withinMs} ms`)
+  const named = typeof variable === 'string' ? `${variable}\\b` : variable.source
+  t.match(stderr, new RegExp(`^berth: configuration error: ${named}[^\\n]*\\n$`), 'one line naming the variable')
+  t.notMatch(stderr + JSON.stringify(berth.logs), /\n\s+at |\\n\s+at /, 'no stack trace')
+}

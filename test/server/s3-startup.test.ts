@@ -1,21 +1,8 @@
 // Start-up against a real MinIO: the start-up line names the endpoint and bucket, and an endpoint that
 // accepts connections but never answers, or refuses the credentials, is one line naming the variable, exit 2.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { startMinio, uniqueBucket } from '../helpers/minio.js'
-import { spawnBerth } from './helpers.js'
-
-async function expectConfigError (t: Test, env: Record<string, string>, variable: RegExp, withinMs: number): Promise<void> {
-  const started = Date.now()
-  const berth = spawnBerth(t, env)
-  const timer = setTimeout(() => { berth.child.kill('SIGKILL') }, withinMs)
-  const code = await berth.exited
-  clearTimeout(timer)
-  const stderr = berth.stderr()
-  t.equal(code, 2, `exit status 2 (stderr: ${stderr})`)
-  t.ok(Date.now() - started < withinMs, `exited within ${withinMs} ms`)
-  t.match(stderr, new RegExp(`^berth: configuration error: ${variable.source}[^\\n]*\\n$`), 'one line naming the variable')
-  t.notMatch(stderr, /\n\s+at /, 'no stack trace')
-}
+import { expectConfigError, spawnBerth } from './helpers.js'
 
 t.test('S3', async t => {
   const minio = await startMinio(t)
@@ -29,13 +16,13 @@ t.test('S3', async t => {
   })
 
   t.test('credentials MinIO refuses', async t => {
-    await expectConfigError(t, minio.env(uniqueBucket('creds'), { BERTH_S3_SECRET_KEY: 'not-the-secret' }), /BERTH_S3_ACCESS_KEY, BERTH_S3_SECRET_KEY: /, 60_000)
+    await expectConfigError(t, minio.env(uniqueBucket('creds'), { BERTH_S3_SECRET_KEY: 'not-the-secret' }), /BERTH_S3_ACCESS_KEY, BERTH_S3_SECRET_KEY: /, { withinMs: 60_000 })
   })
 
   t.test('an endpoint that accepts connections but never answers, within the timeout', async t => {
     await minio.pause()
     t.teardown(() => { minio.resume() })
     // 2 s of S3 timeout; start-up waits at most 10 s for an endpoint that is still starting.
-    await expectConfigError(t, minio.env(uniqueBucket('paused'), { BERTH_S3_TIMEOUT_SECONDS: '2' }), /BERTH_S3_ENDPOINT: /, 60_000)
+    await expectConfigError(t, minio.env(uniqueBucket('paused'), { BERTH_S3_TIMEOUT_SECONDS: '2' }), /BERTH_S3_ENDPOINT: /, { withinMs: 60_000 })
   })
 })
