@@ -1,4 +1,5 @@
 // The only module that reads process.env. Everything else receives a typed Config.
+import { availableParallelism } from 'node:os'
 import path from 'node:path'
 import { passwordProblem } from './auth/passwords.js'
 import { USERNAME_MAX_LENGTH, isValidUsername } from './auth/users.js'
@@ -22,6 +23,8 @@ export interface Config {
    * multi-arch image. The config blob is still required.
    */
   sparseManifests: boolean
+  /** Server processes sharing the port (BERTH_WORKERS, src/workers.ts); 1 serves from this process alone. */
+  workers: number
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -50,7 +53,7 @@ const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
   'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
   'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS',
-  'BERTH_SPARSE_MANIFESTS'
+  'BERTH_SPARSE_MANIFESTS', 'BERTH_WORKERS'
 ] as const
 
 /** The variables BERTH_STORAGE=s3 cannot do without. */
@@ -86,6 +89,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     uploadTtlMs: intFrom(env, 'BERTH_UPLOAD_TTL_SECONDS', 24 * 3600, 60, 30 * 24 * 3600) * 1000,
     shutdownTimeoutMs: intFrom(env, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
     sparseManifests: boolFrom(env, 'BERTH_SPARSE_MANIFESTS', false),
+    // One per core, up to 4: each costs its idle RSS (about 50 MiB), and past a few the store is the limit.
+    workers: intFrom(env, 'BERTH_WORKERS', Math.min(availableParallelism(), 4), 1, 64),
     auth: authConfigFrom(env)
   }
 }
