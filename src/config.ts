@@ -24,6 +24,8 @@ export interface Config {
   sparseManifests: boolean
   /** Start even when open (no users) on a non-loopback HOST (BERTH_ALLOW_OPEN; see src/open-bind.ts). */
   allowOpen: boolean
+  /** Server processes sharing the port (BERTH_WORKERS, src/workers.ts); 1 serves from this process alone. */
+  workers: number
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -52,7 +54,7 @@ const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
   'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
   'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS',
-  'BERTH_SPARSE_MANIFESTS', 'BERTH_ALLOW_OPEN'
+  'BERTH_SPARSE_MANIFESTS', 'BERTH_ALLOW_OPEN', 'BERTH_WORKERS'
 ] as const
 
 /** The variables BERTH_STORAGE=s3 cannot do without. */
@@ -89,6 +91,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: intFrom(env, 'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
     sparseManifests: boolFrom(env, 'BERTH_SPARSE_MANIFESTS', false),
     allowOpen: boolFrom(env, 'BERTH_ALLOW_OPEN', false),
+    // One process by default. More share the port (one per core pays on small reads); each costs its idle RSS.
+    workers: intFrom(env, 'BERTH_WORKERS', 1, 1, 64),
     auth: authConfigFrom(env)
   }
 }

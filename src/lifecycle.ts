@@ -1,9 +1,11 @@
 // Shutdown. The first SIGTERM or SIGINT stops taking connections (requests that still arrive on open ones get
 // 503) and lets in-flight requests finish for up to the configured time; whatever is still running then is
 // cut, and logged. A second signal exits at once, logging the requests it cuts.
+import cluster from 'node:cluster'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { redactUrl } from './auth/log.js'
+import { isShutdownMessage } from './workers.js'
 
 export interface ShutdownOptions {
   /** How long in-flight requests get to finish (BERTH_SHUTDOWN_TIMEOUT_SECONDS). */
@@ -84,10 +86,6 @@ export function handleShutdown (app: FastifyInstance, { timeoutMs, onShutdown }:
       app.log.error({ err }, 'closing the server failed')
       process.exit(EXIT_CUT)
     })
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      process.removeListener(sig, first)
-      process.once(sig, second)
-    }
   }
 
   const second = (signal: NodeJS.Signals): void => {
@@ -97,5 +95,14 @@ export function handleShutdown (app: FastifyInstance, { timeoutMs, onShutdown }:
     process.exit(EXIT_CUT)
   }
 
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, first)
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals): void => { (signals++ === 0 ? first : second)(signal) }
+  if (cluster.isWorker) {
+    // A worker (src/workers.ts) takes its signals from the primary. A signal sent to the whole process group
+    // (Ctrl-C, a container runtime) reaches it too; that one is the primary's to forward, not counted twice.
+    process.on('message', (message: unknown) => { if (isShutdownMessage(message)) onSignal(message.berthShutdown) })
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => {})
+  } else {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal)
+  }
 }

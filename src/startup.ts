@@ -119,7 +119,7 @@ export async function logStarted (app: FastifyInstance, config: Config): Promise
   const auth = await app.berth.auth.enabled() ? 'users' : 'open'
   const address = listenAddress(app)
   const berth = version()
-  app.log.info({ version: berth, storage: storage.driver, location, auth, address },
+  app.log.info({ version: berth, storage: storage.driver, location, auth, address, workers: config.workers },
     `berth ${berth} started: ${storage.driver} store at ${location}, auth ${auth}, listening on ${address}`)
   const driver = app.berth.driver
   if (driver instanceof FilesystemDriver) {

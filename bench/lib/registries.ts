@@ -79,7 +79,8 @@ export const berth: RegistryKind = {
   async start (store, s3) {
     const port = await freePort()
     const dir = mkdtempSync(path.join(tmpdir(), 'bench-berth-'))
-    const env: Record<string, string> = { HOST: '127.0.0.1', PORT: String(port), BERTH_DATA_DIR: dir, LOG_LEVEL: 'warn' }
+    // Two workers by default: one per core of the machines we measure on (BERTH_BENCH_WORKERS overrides).
+    const env: Record<string, string> = { HOST: '127.0.0.1', PORT: String(port), BERTH_DATA_DIR: dir, LOG_LEVEL: 'warn', BERTH_WORKERS: process.env.BERTH_BENCH_WORKERS ?? '2' }
     if (store === 's3' && s3 !== undefined) {
       Object.assign(env, {
         BERTH_STORAGE: 's3',

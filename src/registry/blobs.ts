@@ -4,6 +4,7 @@ import { blobUnknown } from '../errors/registry-error.js'
 import { isNotFound, type StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Catalog } from './catalog.js'
+import { SMALL_BLOB_BYTES, createContentCache, type ContentCache } from './content-cache.js'
 import { parseDigest } from './digest.js'
 import type { RegistryEvents } from './events.js'
 import { readRecord, writeRecord } from './records.js'
@@ -12,7 +13,7 @@ interface LayerLink {
   size: number
 }
 
-export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents) {
+export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache()) {
   const blobs = {
     /** Size of a blob the repository links, or BLOB_UNKNOWN. */
     async stat (name: string, digest: string): Promise<{ size: number }> {
@@ -33,6 +34,21 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
       } catch (err) {
         throw isNotFound(err) ? blobUnknown(digest) : err
       }
+    },
+
+    /**
+     * A linked blob of `size` bytes (from stat()), or an inclusive byte range of it, for a download: a small blob
+     * comes whole from memory (bytes by digest never change), a larger one streams from the store.
+     */
+    async download (name: string, digest: string, size: number, range?: { start: number, end: number }): Promise<Readable | Buffer> {
+      if (size > SMALL_BLOB_BYTES) return await blobs.open(name, digest, range)
+      let bytes: Buffer
+      try {
+        bytes = await content.get(digest, async () => await driver.readAll(paths.blob(digest)))
+      } catch (err) {
+        throw isNotFound(err) ? blobUnknown(digest) : err
+      }
+      return range === undefined ? bytes : bytes.subarray(range.start, range.end + 1)
     },
 
     /** Size of the blob in the shared store, whichever repositories link it. */

@@ -3,6 +3,7 @@
 import type { StorageDriver } from '../storage/driver.js'
 import { createBlobs } from './blobs.js'
 import { createCatalog } from './catalog.js'
+import { createContentCache } from './content-cache.js'
 import type { RegistryEvents } from './events.js'
 import { createManifests } from './manifests.js'
 import { createReferrers } from './referrers.js'
@@ -20,10 +21,11 @@ export interface RegistryOptions {
 export function createRegistry (driver: StorageDriver, options: RegistryOptions) {
   const { events } = options
   const catalog = createCatalog(driver, events)
-  const blobs = createBlobs(driver, catalog, events)
+  const content = createContentCache()
+  const blobs = createBlobs(driver, catalog, events, content)
   const tags = createTags(driver, events)
   const referrers = createReferrers(driver)
-  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events }, { sparse: options.sparseManifests ?? false })
+  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events, content }, { sparse: options.sparseManifests ?? false })
   const uploads = createUploads(driver, blobs, { ttlMs: options.uploadTtlMs })
   return { driver, events, catalog, blobs, tags, referrers, manifests, uploads }
 }

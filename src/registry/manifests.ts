@@ -1,6 +1,5 @@
 // Manifests: stored byte for byte in the content-addressed store, linked into repositories, tagged,
 // indexed by subject for the referrers API, and negotiated on Accept when a tag names an index.
-import { LRUCache } from 'lru-cache'
 import {
   RegistryError, digestInvalid, manifestInvalid, manifestUnknown
 } from '../errors/registry-error.js'
@@ -10,6 +9,7 @@ import type { Descriptor, ImageIndex, ImageManifest } from '../types/generated/i
 import { mapLimit } from '../util/map-limit.js'
 import type { Blobs } from './blobs.js'
 import type { Catalog } from './catalog.js'
+import { createContentCache, type ContentCache } from './content-cache.js'
 import { digestOf, looksLikeDigest, parseDigest } from './digest.js'
 import type { RegistryEvents } from './events.js'
 import {
@@ -52,6 +52,8 @@ export interface ManifestDeps {
   referrers: Referrers
   catalog: Catalog
   events: RegistryEvents
+  /** Manifest bytes by digest (shared with blobs). */
+  content?: ContentCache
 }
 
 /** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
@@ -66,16 +68,10 @@ export interface ManifestOptions {
   sparse: boolean
 }
 
-export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
+export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events, content = createContentCache() }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
   // Content by digest never goes stale; only existence can change, and that is read from links every time.
-  const bytesCache = new LRUCache<string, Buffer>({ maxSize: 64 * 1024 * 1024, sizeCalculation: b => b.length || 1 })
-
   async function readBytes (digest: string): Promise<Buffer> {
-    const cached = bytesCache.get(digest)
-    if (cached !== undefined) return cached
-    const bytes = await driver.readAll(paths.blob(digest))
-    bytesCache.set(digest, bytes)
-    return bytes
+    return await content.get(digest, async () => await driver.readAll(paths.blob(digest)))
   }
 
   async function resolveDigest (name: string, digest: string): Promise<ManifestRef> {
@@ -169,7 +165,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
 
       // Bytes first, then the repository link, then referrers and tags: nothing points at missing content.
       if (await driver.stat(paths.blob(digest)) === undefined) await driver.write(paths.blob(digest), bytes)
-      bytesCache.set(digest, bytes)
+      content.set(digest, bytes)
       const subject = doc.subject?.digest
       await writeRecord(driver, paths.manifestLink(name, digest), { mediaType, size: bytes.length, subject } satisfies ManifestLink)
       await catalog.ensure(name)

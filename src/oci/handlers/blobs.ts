@@ -34,7 +34,7 @@ export async function getBlob (c: OciContext): Promise<unknown> {
       .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`)
       .header('Content-Length', range.end - range.start + 1)
   }
-  return await c.reply.send(await c.registry.blobs.open(c.name, c.target, range))
+  return await c.reply.send(await c.registry.blobs.download(c.name, c.target, size, range))
 }
 
 export async function deleteBlob ({ registry, reply, name, target }: OciContext): Promise<unknown> {

@@ -1,0 +1,87 @@
+// Several server processes on one port (BERTH_WORKERS): the primary forks workers with node:cluster, which
+// share the listening socket, and serves nothing itself. One Node process uses one core for JavaScript; every
+// piece of state is in the store, so workers act like replicas on one store and need no coordination.
+//
+// The first worker starts alone, so start-up checks and crash clean-up run once and a bad environment is
+// reported once (its exit status is the primary's). The primary forwards SIGTERM and SIGINT to the workers,
+// which drain as a single process does (src/lifecycle.ts), and exits with the worst of their statuses. A
+// worker that dies while serving is replaced.
+import cluster, { type Worker } from 'node:cluster'
+import { pino } from 'pino'
+import type { Config } from './config.js'
+
+/** A worker that dies this soon after it started is failing, not crashing once: it is not replaced. */
+const MIN_UPTIME_MS = 5000
+
+/** The message a worker gets instead of a signal (see handleShutdown in src/lifecycle.ts). */
+export interface ShutdownMessage { berthShutdown: NodeJS.Signals }
+
+export const isShutdownMessage = (message: unknown): message is ShutdownMessage =>
+  typeof (message as ShutdownMessage | null)?.berthShutdown === 'string'
+
+/** Runs the primary: forks `config.workers` workers and supervises them until they have all exited. */
+export async function superviseWorkers (config: Config): Promise<void> {
+  const log = pino({ level: config.logLevel })
+  let stopping = false
+  let started = false
+  let worstExit = 0
+  const startedAt = new Map<Worker, number>()
+  const serving = new Set<Worker>()
+  const fork = async (): Promise<Worker> => {
+    // With PORT=0 too the workers share one socket: the primary binds it for the first and keeps it open.
+    const worker = cluster.fork()
+    startedAt.set(worker, Date.now())
+    return await new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => { reject(Object.assign(new Error('worker exited while starting'), { code: code ?? 1 })) }
+      worker.once('exit', onExit)
+      worker.once('listening', () => {
+        worker.off('exit', onExit)
+        serving.add(worker)
+        if (stopping) worker.send({ berthShutdown: 'SIGTERM' } satisfies ShutdownMessage)
+        resolve(worker)
+      })
+    })
+  }
+
+  cluster.on('exit', (worker, code, signal) => {
+    serving.delete(worker)
+    if (stopping) {
+      worstExit = Math.max(worstExit, code ?? 1)
+      return
+    }
+    const uptime = Date.now() - (startedAt.get(worker) ?? 0)
+    startedAt.delete(worker)
+    if (uptime < MIN_UPTIME_MS || !started) return
+    log.error({ pid: worker.process.pid, code, signal }, `worker ${String(worker.process.pid)} died (${signal ?? `exit ${String(code)}`}); starting another`)
+    fork().catch(err => { log.error({ err }, 'a replacement worker failed to start') })
+  })
+
+  const forward = (signal: NodeJS.Signals): void => {
+    stopping = true
+    // A worker still starting is told once it listens (see fork), when it can drain.
+    for (const worker of serving) if (worker.isConnected()) worker.send({ berthShutdown: signal } satisfies ShutdownMessage)
+  }
+  process.on('SIGTERM', forward)
+  process.on('SIGINT', forward)
+
+  try {
+    await fork() // alone first: see the header
+    if (!stopping) await Promise.all(Array.from({ length: config.workers - 1 }, fork))
+    started = true
+  } catch (err) {
+    // The worker said why on stderr; the others are stopped and its status is ours.
+    stopping = true
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
+    process.exitCode = (err as { code?: number }).code ?? 1
+    return
+  }
+
+  await new Promise<void>(resolve => {
+    const check = (): void => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) resolve()
+    }
+    cluster.on('exit', () => { setImmediate(check) })
+    check()
+  })
+  process.exit(worstExit)
+}
