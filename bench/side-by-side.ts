@@ -5,7 +5,7 @@
 //
 // usage: npm run build && npx tsx bench/side-by-side.ts [--store fs|s3|both] [--rounds 2] [--seconds 10]
 //          [--large-mib 1024] [--tags 10000] [--zb-requests 50] [--only Berth,zot]
-// needs: wrk and curl (apt), Distribution (node scripts/install-tools.mjs registry), and for --store s3 MinIO
+// needs: wrk, ab (apache2-utils) and curl (apt), Distribution (node scripts/install-tools.mjs registry), and for --store s3 MinIO
 //        and mc (node scripts/install-tools.mjs minio mc). zot and zb are read from ~/.cache/berth/tools/zot-v2.1.20/
 //        (or BERTH_BENCH_ZOT_DIR); without them zot's column says why.
 import { execFile } from 'node:child_process'
@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { berth, distribution, rssSampler, treeRss, zot, ZOT_DIR, type RegistryKind, type RunningRegistry, type S3Target } from './lib/registries.js'
-import { blobPull, catSpeed, chunkedPush, makeBlobFile, monolithicPush, pushImage, tagMany, wrk, zb } from './lib/workloads.js'
+import { abHead, blobPull, catSpeed, chunkedPush, makeBlobFile, monolithicPush, pushImage, tagMany, wrk, zb } from './lib/workloads.js'
 import { startMinio, mcCopy } from './lib/minio.js'
 
 const run = promisify(execFile)
@@ -41,7 +41,7 @@ const kinds = [berth, distribution, zot].filter(k => args.only === undefined || 
 interface Row { key: string, label: string, unit: string, higherIsBetter: boolean }
 const ROWS: Row[] = [
   { key: 'manifestGetTag', label: 'manifest GET by tag, wrk c=32', unit: 'req/s', higherIsBetter: true },
-  { key: 'manifestHeadTag', label: 'manifest HEAD by tag, wrk c=32', unit: 'req/s', higherIsBetter: true },
+  { key: 'manifestHeadTag', label: 'manifest HEAD by tag, ab -k c=32', unit: 'req/s', higherIsBetter: true },
   { key: 'manifestGetDigest', label: 'manifest GET by digest, wrk c=32', unit: 'req/s', higherIsBetter: true },
   { key: 'blobGet4k', label: '4 KiB blob GET, wrk c=32', unit: 'req/s', higherIsBetter: true },
   { key: 'monolithicPush', label: 'large blob monolithic push (POST, PUT ?digest)', unit: 'MB/s', higherIsBetter: true },
@@ -70,7 +70,7 @@ async function measure (reg: RunningRegistry, blob: { file: string, digest: stri
   const small = Buffer.alloc(4096, 7)
   const image = await pushImage(reg, 'bench/app', 'v1', small)
   f.manifestGetTag = await wrk(`${reg.url}/v2/bench/app/manifests/v1`, { ...wrkOpts, headers: accept })
-  f.manifestHeadTag = await wrk(`${reg.url}/v2/bench/app/manifests/v1`, { ...wrkOpts, method: 'HEAD', headers: accept })
+  f.manifestHeadTag = await abHead(`${reg.url}/v2/bench/app/manifests/v1`, { ...wrkOpts, headers: accept })
   f.manifestGetDigest = await wrk(`${reg.url}/v2/bench/app/manifests/${image.digest}`, { ...wrkOpts, headers: accept })
   f.blobGet4k = await wrk(`${reg.url}/v2/bench/app/blobs/${image.layer}`, wrkOpts)
 
