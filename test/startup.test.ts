@@ -78,8 +78,8 @@ t.test('BERTH_ALLOW_OPEN=true, or a configured user, lets it go on to bind', asy
     const { code, stdout, stderr } = await runServer(t, { HOST: UNREACHABLE, ...env })
     t.notMatch(stderr, /REFUSING/, JSON.stringify(env))
     // It got past the check and tried to listen: the address is not on this machine.
-    t.match(stderr, /EADDRNOTAVAIL/, `${Object.keys(env)[0] ?? ''}: tried to bind ${UNREACHABLE}`)
-    t.equal(code, 1)
+    t.match(stderr, /^berth: configuration error: HOST: .*EADDRNOTAVAIL/, `${Object.keys(env)[0] ?? ''}: tried to bind ${UNREACHABLE}`)
+    t.equal(code, 2, 'a HOST that cannot be bound is a configuration error')
     if ('BERTH_ALLOW_OPEN' in env) t.match(stdout, /running OPEN/, 'still warns loudly')
   }
 })

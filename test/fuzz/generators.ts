@@ -371,7 +371,8 @@ export const rawHttp: fc.Arbitrary<BadRequest> = fc.tuple(fc.constantFrom(...PRE
     case 'bare-lf': return raw(Buffer.from(`${method} ${prefix} HTTP/1.1\nHost: x\nConnection: close\n\n`))
     case 'http-0.9': return raw(Buffer.from(`GET ${prefix}\r\n\r\n`))
     case 'space-in-path': return raw(Buffer.from(`${method} ${prefix}/a b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))
-    default: return raw(cat(line(method, `http://evil.example${prefix}`), '\r\n'))
+    // An absolute-form target is legal HTTP/1.1 (the host is ignored): an empty-file PUT under /packages is a valid upload.
+    default: return { ...raw(cat(line(method, `http://evil.example${prefix}`), '\r\n')), mayWrite: true }
   }
 })
 
