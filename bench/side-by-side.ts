@@ -93,6 +93,8 @@ async function measure (reg: RunningRegistry, blob: { file: string, digest: stri
   }
 
   if (TAGS > 0) {
+    // The manifest's blobs must be in each repository before it can be tagged there.
+    for (const repo of ['bench/few', 'bench/many']) await pushImage(reg, repo, 't000000', small)
     await tagMany(reg, 'bench/few', image.bytes, 100)
     await tagMany(reg, 'bench/many', image.bytes, TAGS)
     const middle = `t${String(Math.floor(TAGS / 2)).padStart(6, '0')}`

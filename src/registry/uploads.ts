@@ -1,8 +1,11 @@
-// Blob upload sessions. The state record, the bytes received so far and the sha256 hasher's saved state
-// live in the store, so a session survives a restart and can be continued by any process on the same
-// store without re-reading its bytes (object stores cannot read back an unfinished multipart upload).
-// Single-request uploads need no saved state and use node:crypto, about four times faster.
-import { createHash, randomUUID } from 'node:crypto'
+// Blob upload sessions. The state record and the bytes received so far live in the store, so a session
+// survives a restart and can be continued by any process on the same store. Each process keeps the sha256
+// hasher (node:crypto, about nine times faster than a wasm hasher whose state could be saved) of the
+// sessions it last wrote; a process that continues a session it does not hold the hasher of rebuilds it
+// by hashing the stored bytes once, and from then on holds it. Sessions recorded by earlier versions carry
+// a saved hash-wasm state (`sha256State`) and are continued from it.
+import { createHash, randomUUID, type Hash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import { pipeline, type Readable } from 'node:stream'
 import { createSHA256, type IHasher } from 'hash-wasm'
 import { RegistryError, digestInvalid, rangeInvalid, uploadUnknown } from '../errors/registry-error.js'
@@ -16,7 +19,7 @@ export interface UploadState {
   name: string
   /** Bytes received and stored so far. */
   offset: number
-  /** hash-wasm sha256 state after `offset` bytes, base64. */
+  /** hash-wasm sha256 state after `offset` bytes, base64 (written by earlier versions only). */
   sha256State?: string
   /** The request currently writing data, if any (see UploadLease). */
   writer?: { token: string, heartbeat: string }
@@ -38,6 +41,8 @@ const UPLOAD_ID = /^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}
 /** A writer that has not renewed its lease for this long is presumed dead (its process crashed). */
 const LEASE_MS = 20_000
 const HEARTBEAT_MS = 5_000
+/** Sessions whose hasher a process keeps (a few hundred bytes each). */
+const HASHERS_KEPT = 1000
 
 /**
  * Exclusive right to write a session's data. Two requests writing the same offset at once would mix
@@ -89,9 +94,35 @@ class UploadLease {
     clearInterval(this.timer)
   }
 
-  /** Ends the claim after a failure, leaving the session as it was. */
-  async abandon (): Promise<void> {
-    await this.release(this.state).catch(() => {})
+  /**
+   * Ends the claim after a failure, recording `next` (by default the session as it was). When the store
+   * cannot be reached, the claim is released in the background once it answers again, so that a retry is
+   * not refused (416) until the claim expires; the compare-and-swap only succeeds while the claim is ours.
+   */
+  async abandon (next: UploadState = this.state): Promise<void> {
+    clearInterval(this.timer)
+    await this.renewal
+    const { writer: _released, ...rest } = next
+    let inFlight = false
+    const attempt = async (): Promise<boolean> => {
+      inFlight = true
+      try {
+        await this.driver.compareAndSwap(paths.uploadState(this.id), this.version, encodeRecord(rest))
+        return true // released, or changed by someone else meanwhile: either way no longer ours to release
+      } catch {
+        return false
+      } finally {
+        inFlight = false
+      }
+    }
+    if (await attempt()) return
+    const giveUpAt = Date.now() + LEASE_MS // by then any request may take the claim over anyway
+    const retry = setInterval(() => {
+      if (inFlight) return
+      if (Date.now() > giveUpAt) { clearInterval(retry); return }
+      void attempt().then(done => { if (done) clearInterval(retry) })
+    }, HEARTBEAT_MS / 5)
+    retry.unref()
   }
 }
 
@@ -117,39 +148,55 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
     return new UploadLease(driver, id, claimed, claimedVersion, token)
   }
 
+  /** The sha256 hasher of each session this process last wrote, with the offset it has hashed up to. */
+  const hashers = new LRUCache<string, { offset: number, hash: Hash }>({ max: HASHERS_KEPT, ttl: options.ttlMs })
+
   /**
    * Streams one chunk at the session's offset under a claim and returns the state to record, with
-   * `hash` holding the digest state after the chunk. A chunk that both starts and ends the session
-   * (PUT with the whole blob) is hashed with node:crypto: no hasher state needs saving.
+   * `hex` giving the digest after the chunk. Call `keep` once the new state is recorded: the hasher
+   * then serves the session's next chunk in this process.
    */
-  async function writeChunk (lease: UploadLease, id: string, body: Readable, range: ChunkRange | undefined, final = false): Promise<{ next: UploadState, hex: () => string }> {
+  async function writeChunk (lease: UploadLease, id: string, body: Readable, range: ChunkRange | undefined): Promise<{ next: UploadState, hex: () => string, keep: () => void }> {
     const { state } = lease
     if (range !== undefined && range.start !== state.offset) {
       throw rangeInvalid(`chunk starts at ${range.start}, but the upload holds ${state.offset} bytes`, { uploaded: state.offset })
     }
     lease.onLost = err => { body.destroy(err) }
-    const native = final && state.offset === 0 ? createHash('sha256') : undefined
-    const resumable = native === undefined ? await resumeSha256(id, state) : undefined
-    const written = await appendAt(id, state.offset, body, native ?? resumable)
+    const hash = await sha256At(id, state)
+    const written = await appendAt(id, state.offset, body, hash)
     if (range !== undefined && written !== range.end - range.start + 1) {
       throw new RegistryError('size-invalid', `Content-Range declares ${range.end - range.start + 1} bytes, the body had ${written}`)
     }
     const next: UploadState = { ...state, offset: state.offset + written, updatedAt: new Date().toISOString() }
-    if (resumable !== undefined) next.sha256State = Buffer.from(resumable.save()).toString('base64')
-    else delete next.sha256State // resumeSha256 re-reads the stored bytes if this session is ever continued
-    return { next, hex: () => native?.digest('hex') ?? (resumable as IHasher).digest('hex') }
+    delete next.sha256State // the state saved by an earlier version is stale now; sha256At rebuilds it from the bytes
+    const hex = (): string => isNative(hash) ? hash.digest('hex') : hash.digest('hex')
+    const keep = (): void => {
+      if (isNative(hash)) hashers.set(id, { offset: next.offset, hash })
+    }
+    return { next, hex, keep }
   }
 
-  /** A sha256 hasher that has seen exactly the session's first `state.offset` bytes. */
-  async function resumeSha256 (id: string, state: UploadState): Promise<IHasher> {
-    const hasher = await createSHA256()
-    if (state.sha256State !== undefined) return hasher.load(Buffer.from(state.sha256State, 'base64'))
-    hasher.init()
-    if (state.offset > 0) { // no saved state (see writeChunk): rebuild it from the stored bytes
+  /**
+   * A sha256 hasher that has seen exactly the session's first `state.offset` bytes, taken from this
+   * process's hashers (a failed chunk must not leave a half-fed one behind), or else rebuilt.
+   */
+  async function sha256At (id: string, state: UploadState): Promise<Hash | IHasher> {
+    const kept = hashers.get(id)
+    hashers.delete(id)
+    if (kept !== undefined && kept.offset === state.offset) return kept.hash
+    if (state.sha256State !== undefined) return await resumeSha256(state.sha256State)
+    const hash = createHash('sha256')
+    if (state.offset > 0) { // another process wrote the session so far: hash its stored bytes once
       const stream = await driver.read(paths.uploadData(id), { start: 0, end: state.offset - 1 })
-      for await (const chunk of stream) hasher.update(chunk as Buffer)
+      for await (const chunk of stream) hash.update(chunk as Buffer)
     }
-    return hasher
+    return hash
+  }
+
+  /** A hash-wasm sha256 hasher resumed from the state an earlier version saved. */
+  async function resumeSha256 (saved: string): Promise<IHasher> {
+    const hasher = await createSHA256()
+    return hasher.load(Buffer.from(saved, 'base64'))
   }
 
   /** Digests the staged bytes with another algorithm (sessions are hashed with sha256 as they arrive). */
@@ -206,8 +253,9 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
     async append (name: string, id: string, body: Readable, range?: ChunkRange): Promise<UploadState> {
       const lease = await claim(name, id)
       try {
-        const { next } = await writeChunk(lease, id, body, range)
+        const { next, keep } = await writeChunk(lease, id, body, range)
         await lease.release(next)
+        keep()
         return next
       } catch (err) {
         await lease.abandon()
@@ -222,7 +270,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       let state: UploadState
       let sha256Hex: () => string
       try {
-        ({ next: state, hex: sha256Hex } = await writeChunk(lease, id, body, range, true))
+        ({ next: state, hex: sha256Hex } = await writeChunk(lease, id, body, range))
       } catch (err) {
         await lease.abandon()
         throw err
@@ -233,7 +281,11 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
         lease.end()
       } catch (err) {
         // Publishing removes the session; if it failed before that (the store), keep the chunk for a retry.
-        if (await driver.stat(paths.uploadState(id)) !== undefined) await lease.release(state).catch(() => {})
+        // If the store cannot even say whether the session is left, release it anyway: the release is a
+        // compare-and-swap, a no-op when the session is gone, and it must not keep the claim renewing.
+        const left = await driver.stat(paths.uploadState(id)).then(info => info !== undefined, () => true)
+        if (left) await lease.abandon(state)
+        else lease.end()
         throw err
       }
       return { size: state.offset }
@@ -288,3 +340,5 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
 }
 
 export type Uploads = ReturnType<typeof createUploads>
+
+const isNative = (hash: Hash | IHasher): hash is Hash => 'copy' in hash

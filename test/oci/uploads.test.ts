@@ -500,3 +500,26 @@ t.test('concurrent PATCHes to one session never let a blob be stored under a dig
     }
   }
 })
+
+t.test('two replicas on one directory take turns on a session: each hasher a replica kept goes stale and is rebuilt', async t => {
+  const dir = t.testdir()
+  const config = () => loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })
+  const a = await buildApp(await createBerth(config()))
+  const b = await buildApp(await createBerth(config()))
+  t.teardown(async () => { await a.close(); await b.close() })
+  const chunks = [randomBytes(300_000), randomBytes(5), randomBytes(200_000), randomBytes(7)]
+  const data = Buffer.concat(chunks)
+  const { location } = await startUpload(t, a, 'turns/blob')
+  let offset = 0
+  for (const [i, chunk] of chunks.entries()) {
+    const replica = i % 2 === 0 ? a : b // a keeps its hasher after chunk 0, which chunk 1 (on b) makes stale
+    const res = await patch(replica, location, chunk, `${offset}-${offset + chunk.length - 1}`)
+    offset += chunk.length
+    t.equal(res.statusCode, 202, `chunk ${i}`)
+    t.equal(header(res, 'range'), `0-${offset - 1}`)
+  }
+  const digest = sha256(data)
+  const done = await put(a, location, digest)
+  t.equal(done.statusCode, 201, 'a completes with the bytes b wrote last')
+  t.ok((await storedBlob(b, digest))?.equals(data), 'the stored blob is the whole upload')
+})

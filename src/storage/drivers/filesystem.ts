@@ -19,6 +19,10 @@ import {
 const KEY_SEGMENT = /^[A-Za-z0-9._=+-]+$/
 const OBJECT_SUFFIX = '~'
 const LOCK_STALE_MS = 10_000
+/** How long after a directory's last change its sorted listing may be kept (see sortedNames). */
+const SETTLED_NS = 1_000_000_000n
+/** At most this many names are kept in sorted listings, over all directories (about 60 bytes each). */
+const SORTED_NAMES_CACHED = 500_000
 const LOCK_WAIT_MS = 15_000
 /**
  * A temp file or staged upload data untouched for this long has no live writer. Writers touch their file with
@@ -60,6 +64,12 @@ export class FilesystemDriver implements StorageDriver {
   private readonly objects: string
   private readonly tmp: string
   private readonly locks: string
+
+  /** Sorted directory listings for list(), by directory (see sortedNames). */
+  private readonly sortedDirs = new LRUCache<string, { changedNs: bigint, names: string[] }>({
+    maxSize: SORTED_NAMES_CACHED,
+    sizeCalculation: entry => Math.max(1, entry.names.length)
+  })
 
   constructor (options: FilesystemDriverOptions) {
     this.objects = path.join(options.root, 'objects')
@@ -182,30 +192,30 @@ export class FilesystemDriver implements StorageDriver {
 
   async list (prefix: string, options: ListOptions): Promise<ListPage> {
     if (!prefix.endsWith('/')) throw new InvalidKeyError(prefix)
-    const { startAfter, limit } = options
+    const { limit } = options
+    let startAfter = options.startAfter
+    if (startAfter !== undefined && !startAfter.startsWith(prefix)) {
+      if (startAfter > prefix) return { keys: [], truncated: false } // every key under the prefix sorts before it
+      startAfter = undefined
+    }
     const keys: string[] = []
-    // Depth-first walk in byte order of the full keys: a directory sorts as its name plus '/'.
+    // Depth-first walk in byte order of the full keys: a directory sorts as its name plus '/'. In each
+    // directory the walk starts at startAfter by binary search, so a page costs O(page + log n).
     const walk = async (dirKey: string): Promise<boolean> => {
-      let entries: Dirent[]
-      try {
-        entries = await fs.readdir(this.dirOf(dirKey), { withFileTypes: true })
-      } catch (err) {
-        if (isMissing(err) || isNotDirectory(err)) return false
-        throw err
+      const names = await this.sortedNames(dirKey)
+      let i = 0
+      if (startAfter !== undefined && startAfter.startsWith(dirKey)) {
+        const rest = startAfter.slice(dirKey.length)
+        i = firstAbove(names, rest)
+        const previous = names[i - 1]
+        if (previous !== undefined && previous.endsWith('/') && rest.startsWith(previous)) i-- // startAfter is inside it
       }
-      const items = entries
-        .filter(e => e.isDirectory() || e.name.endsWith(OBJECT_SUFFIX))
-        .map(e => e.isDirectory()
-          ? { key: `${dirKey}${e.name}/`, dir: true }
-          : { key: dirKey + e.name.slice(0, -OBJECT_SUFFIX.length), dir: false })
-        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      for (const item of items) {
-        if (item.dir) {
-          // Skip subtrees whose keys all sort at or before startAfter.
-          if (startAfter !== undefined && startAfter > item.key && !startAfter.startsWith(item.key)) continue
-          if (await walk(item.key)) return true
-        } else if (startAfter === undefined || item.key > startAfter) {
-          keys.push(item.key)
+      for (; i < names.length; i++) {
+        const name = names[i] as string
+        if (name.endsWith('/')) {
+          if (await walk(dirKey + name)) return true
+        } else if (startAfter === undefined || dirKey + name > startAfter) {
+          keys.push(dirKey + name)
           if (keys.length > limit) return true
         }
       }
@@ -213,6 +223,43 @@ export class FilesystemDriver implements StorageDriver {
     }
     const truncated = await walk(prefix)
     return { keys: keys.slice(0, limit), truncated }
+  }
+
+  /**
+   * The entries of the directory holding the keys under `dirKey`, sorted: key names, and directory names with
+   * a trailing '/'. Sorting a directory of n entries costs O(n log n), so the sorted listing is kept for as long
+   * as the directory's change time (which any process or replica sharing the directory moves with every
+   * entry it adds, renames over or removes) stays the same; it is read again after any change.
+   */
+  private async sortedNames (dirKey: string): Promise<string[]> {
+    const dir = this.dirOf(dirKey)
+    const before = await fs.stat(dir, { bigint: true }).catch(err => {
+      if (isMissing(err) || isNotDirectory(err)) return undefined
+      throw err
+    })
+    if (before === undefined || !before.isDirectory()) return []
+    const cached = this.sortedDirs.get(dir)
+    if (cached !== undefined && cached.changedNs === before.mtimeNs) return cached.names
+    const checkedAt = BigInt(Date.now()) * 1_000_000n
+    let entries: Dirent[]
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true })
+    } catch (err) {
+      if (isMissing(err) || isNotDirectory(err)) return []
+      throw err
+    }
+    const names = entries
+      .filter(e => e.isDirectory() || e.name.endsWith(OBJECT_SUFFIX))
+      .map(e => e.isDirectory() ? `${e.name}/` : e.name.slice(0, -OBJECT_SUFFIX.length))
+      .sort() // UTF-16 code unit order, which is byte order for ASCII keys
+    // Kept only when a later change is sure to move the change time: the clock has left the tick of the last
+    // change (timestamps are coarse, and a replica's clock may be a little off), and nothing changed while the
+    // directory was read.
+    if (checkedAt - before.mtimeNs > SETTLED_NS) {
+      const after = await fs.stat(dir, { bigint: true }).catch(() => undefined)
+      if (after?.mtimeNs === before.mtimeNs) this.sortedDirs.set(dir, { changedNs: before.mtimeNs, names })
+    }
+    return names
   }
 
   async delete (key: string): Promise<boolean> {
@@ -402,14 +449,22 @@ export class FilesystemDriver implements StorageDriver {
 }
 
 const WRITE_BATCH = 1024 * 1024
+/**
+ * While a large body streams in, its written bytes are flushed to disk every this many bytes, in the
+ * background: the fsync that makes the write durable then has little left to do, instead of writing the
+ * whole body back after the last byte arrived.
+ */
+const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024
 
 /**
  * Writes a stream to an open file from `position`, gathering small network chunks into larger writes.
- * Returns the position after the last byte.
+ * Returns the position after the last byte. The caller still syncs the file to make it durable.
  */
 async function writeAll (handle: fs.FileHandle, body: AsyncIterable<Buffer> | Buffer[], position: number): Promise<number> {
   let pending: Buffer[] = []
   let pendingBytes = 0
+  let unsynced = 0
+  let syncing: Promise<void> | undefined
   const flush = async (): Promise<void> => {
     if (pendingBytes === 0) return
     const data = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, pendingBytes)
@@ -421,19 +476,41 @@ async function writeAll (handle: fs.FileHandle, body: AsyncIterable<Buffer> | Bu
       written += bytesWritten
       position += bytesWritten
     }
+    unsynced += data.length
+    if (unsynced >= BACKGROUND_SYNC_BYTES && syncing === undefined) {
+      unsynced = 0
+      // A failure here surfaces through the caller's own sync; none is left unhandled.
+      syncing = handle.datasync().catch(() => {}).finally(() => { syncing = undefined })
+    }
   }
-  for await (const chunk of body) {
-    pending.push(chunk)
-    pendingBytes += chunk.length
-    if (pendingBytes >= WRITE_BATCH) await flush()
+  try {
+    for await (const chunk of body) {
+      pending.push(chunk)
+      pendingBytes += chunk.length
+      if (pendingBytes >= WRITE_BATCH) await flush()
+    }
+    await flush()
+  } finally {
+    await syncing // the handle is closed after this returns
   }
-  await flush()
   return position
 }
 
 /** What tells one file at a path from another that replaced it (see RECORD_SETTLED_MS). */
 function fileIdentity (info: Stats): string {
   return `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`
+}
+
+/** The index of the first of the sorted `names` greater than `name`. */
+function firstAbove (names: string[], name: string): number {
+  let low = 0
+  let high = names.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if ((names[mid] as string) <= name) low = mid + 1
+    else high = mid
+  }
+  return low
 }
 
 function versionOf (data: Buffer): string {
