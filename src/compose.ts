@@ -27,7 +27,9 @@ export function createLogger (config: Config, destination?: NodeJS.WritableStrea
     redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
     serializers: { req: requestSerializer }
   }
-  return destination === undefined ? pino(options) : pino(options, destination)
+  // process.stdout rather than pino's own fd writer: when the reader of our stdout is gone (a supervisor or test
+  // that died), that writer's flush at exit never finishes and the process would outlive its shutdown.
+  return pino(options, destination ?? process.stdout)
 }
 
 export async function createBerth (config: Config, { driver, logger }: BerthOptions = {}) {
