@@ -160,10 +160,7 @@ t.test('chunked PATCH: stopped before the request; the session keeps the acknowl
   t.equal(digestOf(await pull('pause/chunked', digestOf(blob))), digestOf(blob))
 })
 
-// Known gap: with MinIO stopped after 10 MiB of a 20 MiB PATCH, the request is never answered. The cause is not
-// found yet (the refused body's drain in src/oci/handlers/uploads.ts and the S3 staging's fail-fast are the
-// suspects). Skipped, not deleted, so the file stays bounded and the case is one flag away.
-t.test('chunked PATCH: stopped mid-body', { skip: 'known gap: never answered today, cause not found yet' }, async t => {
+t.test('chunked PATCH: stopped mid-body; the session keeps the acknowledged chunk', async t => {
   const first = randomBytes(6 * MiB)
   const second = randomBytes(20 * MiB)
   const location = await startUpload(berth, 'pause/chunked-mid')
@@ -184,12 +181,21 @@ t.test('chunked PATCH: stopped mid-body', { skip: 'known gap: never answered tod
     await waitReady()
   }
   expectUnavailable(t, { ...answer, ms: Date.now() - pausedAt }, 'PATCH with MinIO stopped mid-body')
+  const status = await whileClaimed(async () => await fetch(new URL(location, berth)))
+  t.equal(status.headers.get('range'), `0-${first.length - 1}`, 'the session holds exactly the acknowledged chunk')
+  const again = await whileClaimed(async () => await patchChunk(berth, location, second, first.length))
+  t.equal(again.status, 202, 'the same chunk succeeds once MinIO answers')
+  const blob = Buffer.concat([first, second])
+  t.equal((await completeUpload(berth, location, digestOf(blob))).status, 201)
+  t.equal(digestOf(await pull('pause/chunked-mid', digestOf(blob))), digestOf(blob))
 })
 
 t.test('commit PUT ?digest= of a 96 MiB chunked upload, MinIO stopped 150 ms in (server-side compose)', async t => {
   const chunks = [randomBytes(32 * MiB), randomBytes(32 * MiB), randomBytes(32 * MiB)]
   const blob = Buffer.concat(chunks)
   const digest = digestOf(blob)
+  // Parts that earlier cuts could not abort while MinIO was stopped are the staging sweep's; this test counts its own.
+  const earlier = new Set(await listMultipartUploads(minio.client, bucket))
   const location = await startUpload(berth, 'pause/commit')
   let offset = 0
   for (const chunk of chunks) {
@@ -208,7 +214,7 @@ t.test('commit PUT ?digest= of a 96 MiB chunked upload, MinIO stopped 150 ms in 
   const again = await whileClaimed(async () => await completeUpload(berth, location, digest))
   t.equal(again.status, 201, 'the same commit succeeds once MinIO answers')
   t.equal(digestOf(await pull('pause/commit', digest)), digest, 'and the blob is intact')
-  t.same(await listMultipartUploads(minio.client, bucket), [], 'the cut compose left no multipart upload behind')
+  t.same((await listMultipartUploads(minio.client, bucket)).filter(u => !earlier.has(u)), [], 'the cut compose left no multipart upload behind')
 })
 
 t.test('manifest PUT, tag list and catalog: the first request and the ones after it', async t => {

@@ -30,15 +30,20 @@ async function drained<T> (c: OciContext, write: () => Promise<T>): Promise<T> {
       await new Promise<void>(resolve => {
         let seen = 0
         const done = (): void => {
-          raw.off('data', onData).off('end', done).off('error', done).off('close', done)
+          raw.off('readable', onReadable).off('end', done).off('error', done).off('close', done)
           resolve()
         }
-        const onData = (chunk: Buffer): void => {
-          seen += chunk.length
-          if (seen > DRAIN_LIMIT) { raw.pause(); done() }
+        // read() on 'readable', not 'data' and resume(): a body the store's writer pulled through an async
+        // iterator and then abandoned (S3 staging, when MinIO stops mid-chunk) stays in paused mode, where
+        // resume() does nothing and the drain would wait forever.
+        const onReadable = (): void => {
+          for (let chunk = raw.read() as Buffer | null; chunk !== null; chunk = raw.read() as Buffer | null) {
+            seen += chunk.length
+            if (seen > DRAIN_LIMIT) { done(); return }
+          }
         }
-        raw.on('data', onData).once('end', done).once('error', done).once('close', done)
-        raw.resume()
+        raw.on('readable', onReadable).once('end', done).once('error', done).once('close', done)
+        onReadable()
       })
     }
     throw err
