@@ -175,7 +175,8 @@ export async function zb (zbBin: string, reg: RunningRegistry, test: string, opt
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-zb-'))
   try {
     const code = await new Promise<number>(resolve => {
-      const child = spawn(zbBin, ['-c', String(opts.concurrency), '-n', String(opts.requests), '-t', `^${test}$`, '-o', 'ci-cd', '-d', dir, reg.url],
+      // zb removes its working directory when it is done, so it gets one of its own below where its results land.
+      const child = spawn(zbBin, ['-c', String(opts.concurrency), '-n', String(opts.requests), '-t', `^${test}$`, '-o', 'ci-cd', '-d', path.join(dir, 'work'), reg.url],
         { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] })
       child.once('exit', c => { resolve(c ?? 1) })
     })
