@@ -14,6 +14,7 @@ import https from 'node:https'
 import { PassThrough, pipeline, type Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Client, S3Error } from 'minio'
+import type { S3Config } from '../../../config.js'
 import { InvalidKeyError, InvalidOffsetError, NotFoundError, StorageUnavailableError } from '../../driver.js'
 import { SIZE_HEADER, isStaged } from './layout.js'
 
@@ -25,18 +26,8 @@ const PROBE_INTERVAL_MS = 250
 /** The idle timeout of requests to an unresponsive S3: long enough for a server that has just woken up. */
 const SUSPECT_TIMEOUT_MS = { min: 500, max: 1000 }
 
-export interface S3DriverOptions {
-  /** http(s)://host[:port] of the S3 API. */
-  endpoint: string
-  accessKey: string
-  secretKey: string
-  bucket: string
-  region: string
-  /** Idle timeout for one S3 request. */
-  timeoutMs: number
-  /** Endpoint clients use for presigned URLs (default: `endpoint`). */
-  publicEndpoint?: string
-}
+/** What the driver needs of the S3 configuration (src/config.ts documents each field). */
+export type S3DriverOptions = Pick<S3Config, 'endpoint' | 'accessKey' | 'secretKey' | 'bucket' | 'region' | 'timeoutMs' | 'publicEndpoint'>
 
 export interface Head {
   size: number
