@@ -26,7 +26,9 @@ export function dialectFor (url: string | undefined): Dialect {
   if (url === undefined) return DEFAULT_DIALECT
   const path = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '')
   for (const [prefix, dialect] of DIALECTS) {
-    if (path === prefix || (path.startsWith(prefix) && '/?#'.includes(path.charAt(prefix.length)))) return dialect
+    // The prefix must end where a path segment does: /packages/x, /packages?n=1 and /packages followed by a stray
+    // control byte belong to /packages, /packagesx does not.
+    if (path.startsWith(prefix) && !/^[A-Za-z0-9._~-]/.test(path.slice(prefix.length))) return dialect
   }
   return DEFAULT_DIALECT
 }

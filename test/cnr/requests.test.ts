@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib'
 import t from 'tap'
 import { cnrDialect } from '../../src/cnr/errors.js'
 import { dialectFor } from '../../src/http/dialects.js'
+import { packagesDialect } from '../../src/packages/errors.js'
 import { KPM_FILES, assertCnrError, push, startApi, tarGz } from './helpers.js'
 
 t.test('every route answers below /cnr and below /, with or without a trailing slash', async t => {
@@ -121,4 +122,6 @@ t.test('CORS: every CNR response allows any origin, errors included', async t =>
 t.test('the dialect table gives the CNR dialect to the paths the CNR surface answers', async t => {
   for (const url of ['/cnr', '/cnr/', '/cnr/version', '/cnr/api/v1/packages?q=x', '/api/v1/packages', '/version', '/version?x']) t.equal(dialectFor(url), cnrDialect, url)
   for (const url of ['/v2/', '/packages', '/cnrx', '/versions', '/api/v2', '/healthz']) t.not(dialectFor(url), cnrDialect, url)
+  for (const url of ['/packages', '/packages/x-1.0.0.tar.gz', '/packages?n=1', '/packages\u0001\u001b']) t.equal(dialectFor(url), packagesDialect, JSON.stringify(url))
+  t.not(dialectFor('/packagesx'), packagesDialect, '/packagesx')
 })
