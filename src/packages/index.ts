@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Auth, RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
 import { errorReply } from '../http/error-reply.js'
+import { sendBody } from '../http/send-body.js'
 import { packagesDialect, setRealm } from './errors.js'
 import { PackageFileError, parseFile, type PackageService } from './service.js'
 
@@ -65,7 +66,7 @@ export async function packagesApi (app: FastifyInstance, { packages, auth, confi
   app.get('/:file', async (request, reply) => {
     await requireAccess(request, 'pull')
     const { size, body } = await packages.get((request.params as { file: string }).file)
-    return await reply.type('application/gzip').header('Content-Length', size).send(body)
+    return await sendBody(reply.type('application/gzip').header('Content-Length', size), body)
   })
 
   app.put('/:file', async (request, reply) => {

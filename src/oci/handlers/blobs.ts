@@ -1,4 +1,5 @@
 // Blob endpoints: GET/HEAD (end-2, with single byte ranges, or a presigned redirect) and DELETE (end-10).
+import { sendBody } from '../../http/send-body.js'
 import { parseDigest } from '../../registry/digest.js'
 import { paths } from '../../storage/paths.js'
 import type { OciContext } from '../context.js'
@@ -34,7 +35,7 @@ export async function getBlob (c: OciContext): Promise<unknown> {
       .header('Content-Range', `bytes ${range.start}-${range.end}/${size}`)
       .header('Content-Length', range.end - range.start + 1)
   }
-  return await c.reply.send(await c.registry.blobs.download(c.name, c.target, size, range))
+  return await sendBody(c.reply, await c.registry.blobs.download(c.name, c.target, size, range))
 }
 
 export async function deleteBlob ({ registry, reply, name, target }: OciContext): Promise<unknown> {

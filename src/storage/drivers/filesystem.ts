@@ -15,6 +15,7 @@ import {
   InvalidKeyError, InvalidOffsetError, NotFoundError,
   type ListOptions, type ListPage, type ObjectInfo, type StorageDriver, type VersionedRecord
 } from '../driver.js'
+import { FileRangeStream } from '../file-range-stream.js'
 
 const KEY_SEGMENT = /^[A-Za-z0-9._=+-]+$/
 const OBJECT_SUFFIX = '~'
@@ -29,11 +30,6 @@ const LOCK_WAIT_MS = 15_000
  * every batch; an hour also covers a client that stalls mid-upload for a long while and then goes on.
  */
 const STAGING_STALE_MS = 3600_000
-/**
- * Blob reads stream in pieces this large: fewer, larger reads and socket writes than the 64 KiB default, at a
- * cost of one piece in flight per download (memory stays flat in blob size).
- */
-const READ_CHUNK_BYTES = 1024 * 1024
 /** Small objects (links, tags, records) that readAll() keeps, each checked against one stat() before use. */
 const RECORD_CACHE_MAX_OBJECT = 4096
 const RECORD_CACHE_BYTES = 8 * 1024 * 1024
@@ -140,7 +136,12 @@ export class FilesystemDriver implements StorageDriver {
 
   async read (key: string, range?: { start: number, end: number }): Promise<Readable> {
     const handle = await this.open(key, 'r')
-    return handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES, ...(range === undefined ? {} : { start: range.start, end: range.end }) })
+    try {
+      return new FileRangeStream(handle, range?.start ?? 0, range?.end ?? (await handle.stat()).size - 1)
+    } catch (err) {
+      await handle.close()
+      throw err
+    }
   }
 
   /**
