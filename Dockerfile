@@ -23,7 +23,8 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=5000 \
-    BERTH_DATA_DIR=/data
+    BERTH_DATA_DIR=/data \
+    UV_THREADPOOL_SIZE=16
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -13,6 +13,15 @@ import type { Config } from './config.js'
 /** A worker that dies this soon after it started is failing, not crashing once: it is not replaced. */
 const MIN_UPTIME_MS = 5000
 
+/**
+ * libuv runs file operations on a pool of 4 threads unless UV_THREADPOOL_SIZE says otherwise, read once when a
+ * process starts. Every acknowledged write ends in an fsync that holds a thread for a millisecond or more, so
+ * with 4 threads a few concurrent pushes keep the stat() of every GET waiting behind them. Workers get 16.
+ */
+const WORKER_THREADPOOL_SIZE = '16'
+const threadPoolEnv = (): Record<string, string> =>
+  process.env.UV_THREADPOOL_SIZE === undefined ? { UV_THREADPOOL_SIZE: WORKER_THREADPOOL_SIZE } : {}
+
 /** The message a worker gets instead of a signal (see handleShutdown in src/lifecycle.ts). */
 export interface ShutdownMessage { berthShutdown: NodeJS.Signals }
 
@@ -29,7 +38,7 @@ export async function superviseWorkers (config: Config): Promise<void> {
   const serving = new Set<Worker>()
   const fork = async (): Promise<Worker> => {
     // With PORT=0 too the workers share one socket: the primary binds it for the first and keeps it open.
-    const worker = cluster.fork()
+    const worker = cluster.fork(threadPoolEnv())
     startedAt.set(worker, Date.now())
     return await new Promise((resolve, reject) => {
       const onExit = (code: number | null): void => { reject(Object.assign(new Error('worker exited while starting'), { code: code ?? 1 })) }

