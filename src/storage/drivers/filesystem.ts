@@ -5,7 +5,7 @@
 // write survives a crash. Compare-and-swap takes a short-lived lock file under <root>/locks, which works
 // across processes sharing the directory.
 import { createHash, randomUUID } from 'node:crypto'
-import { constants as fsConstants, type Dirent, type Stats } from 'node:fs'
+import { constants as fsConstants, statSync, type Dirent, type Stats } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -33,6 +33,8 @@ const STAGING_STALE_MS = 3600_000
 /** Small objects (links, tags, records) that readAll() keeps, each checked against one stat() before use. */
 const RECORD_CACHE_MAX_OBJECT = 4096
 const RECORD_CACHE_BYTES = 8 * 1024 * 1024
+/** Keys whose checked file path is kept: a GET resolves the same few keys again and again. */
+const FILE_PATHS_KEPT = 10_000
 /**
  * A cached object is trusted only while its file is older than this. File times tick in jiffies (a few ms), and a
  * file replaced within one tick can reuse the freed inode with the same size and times; a file whose time lies
@@ -77,6 +79,9 @@ export class FilesystemDriver implements StorageDriver {
   private readonly records = new LRUCache<string, { identity: string, data: Buffer }>({
     maxSize: RECORD_CACHE_BYTES, sizeCalculation: entry => entry.data.length + entry.identity.length + 64
   })
+
+  /** pathOf()'s checked file paths by key (cleared when full: refilling costs one check per key). */
+  private readonly files = new Map<string, string>()
 
   /** What init() removed: leftovers of processes that crashed (see removeCrashLeftovers). */
   cleaned: CleanupReport = { tempFiles: 0, lockFiles: 0, uploads: 0 }
@@ -154,7 +159,7 @@ export class FilesystemDriver implements StorageDriver {
     const file = this.pathOf(key)
     try {
       const statedAt = Date.now()
-      const info = await fs.stat(file)
+      const info = statSync(file)
       const identity = fileIdentity(info)
       const cached = this.records.get(file)
       if (cached !== undefined && cached.identity === identity) return cached.data
@@ -182,13 +187,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat (key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const info = await fs.stat(this.pathOf(key))
-      return info.isFile() ? { size: info.size, modifiedAt: info.mtime } : undefined
-    } catch (err) {
-      if (isMissing(err)) return undefined
-      throw err
-    }
+    const info = statSync(this.pathOf(key), { throwIfNoEntry: false })
+    return info?.isFile() === true ? { size: info.size, modifiedAt: info.mtime } : undefined
   }
 
   async list (prefix: string, options: ListOptions): Promise<ListPage> {
@@ -341,7 +341,13 @@ export class FilesystemDriver implements StorageDriver {
 
   /** The file that holds the object at `key`. */
   private pathOf (key: string): string {
-    return this.join(key) + OBJECT_SUFFIX
+    let file = this.files.get(key)
+    if (file === undefined) {
+      file = this.join(key) + OBJECT_SUFFIX
+      if (this.files.size >= FILE_PATHS_KEPT) this.files.clear()
+      this.files.set(key, file)
+    }
+    return file
   }
 
   /** The directory that holds the keys under `prefix` (which ends in '/'). */
