@@ -60,7 +60,10 @@ const ROWS: Row[] = [
 
 type Figures = Partial<Record<string, number>>
 
-async function measure (reg: RunningRegistry, blob: { file: string, digest: string, size: number }, zbBin: string | undefined): Promise<Figures> {
+type BlobFile = { file: string, digest: string, size: number }
+
+/** `blob` is pushed whole and pulled back; `other`, of the same size, is pushed in chunks (a new blob, not a dedupe). */
+async function measure (reg: RunningRegistry, blob: BlobFile, other: BlobFile, zbBin: string | undefined): Promise<Figures> {
   const f: Figures = {}
   const wrkOpts = { connections: 32, seconds: SECONDS }
   const accept = { Accept: 'application/vnd.oci.image.manifest.v1+json' }
@@ -79,7 +82,7 @@ async function measure (reg: RunningRegistry, blob: { file: string, digest: stri
   f.monolithicPush = await monolithicPush(reg, 'bench/big', blob)
   let peak = sampler.stop()
   sampler = rssSampler(reg.pid)
-  f.chunkedPush = await chunkedPush(reg, 'bench/chunked', blob)
+  f.chunkedPush = await chunkedPush(reg, 'bench/chunked', other)
   peak = Math.max(peak, sampler.stop())
   sampler = rssSampler(reg.pid)
   f.blobPull = await blobPull(reg, 'bench/big', blob)
@@ -131,6 +134,7 @@ async function main (): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'bench-side-by-side-'))
   process.on('exit', () => { rmSync(work, { recursive: true, force: true }) })
   const blob = makeBlobFile(work, LARGE)
+  const other = makeBlobFile(work, LARGE, 'chunked')
   const cat = await catSpeed(blob.file, blob.size)
   const lines: string[] = [`Machine: ${await machine()}. Large blob ${LARGE / 1024 / 1024} MiB, ${TAGS} tags, ${ROUNDS} rounds, wrk ${SECONDS} s.`, '']
 
@@ -153,7 +157,7 @@ async function main (): Promise<void> {
         process.stderr.write(`[${store}] round ${round}: ${kind.name}\n`)
         const reg = await kind.start(store, s3)
         try {
-          const figures = await measure(reg, blob, zbBin)
+          const figures = await measure(reg, blob, other, zbBin)
           results.set(kind.name, [...(results.get(kind.name) ?? []), figures])
           process.stderr.write(`  ${JSON.stringify(figures)}\n`)
         } catch (err) {

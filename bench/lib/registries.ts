@@ -2,7 +2,7 @@
 // Berth (dist/server.js), CNCF Distribution v3.1.1 and zot v2.1.20. Third-party binaries come from the tools
 // cache (~/.cache/berth/tools); a registry whose binary is missing is reported, not faked.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { freePort } from '../../test/helpers/server-process.js'
@@ -43,8 +43,12 @@ async function waitReady (url: string, child: ChildProcess, name: string): Promi
 }
 
 async function launch (name: string, command: string, args: string[], env: Record<string, string>, port: number, dir: string): Promise<RunningRegistry> {
-  // detached: the registry gets its own process group, so stop() takes its workers down with it.
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'], detached: true })
+  // detached: the registry gets its own process group, so stop() takes its workers down with it. Its stderr
+  // goes to a file (Distribution logs every request zb's tests fail on), shown if it does not start.
+  const stderrFile = path.join(dir, 'stderr.log')
+  const stderr = openSync(stderrFile, 'w')
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', stderr], detached: true })
+  closeSync(stderr)
   const kill = (): void => { try { process.kill(-(child.pid as number), 'SIGKILL') } catch {} }
   process.once('exit', kill)
   const url = `http://127.0.0.1:${port}`
@@ -52,6 +56,7 @@ async function launch (name: string, command: string, args: string[], env: Recor
     await waitReady(url, child, name)
   } catch (err) {
     kill()
+    process.stderr.write(readFileSync(stderrFile, 'utf8').slice(-4000))
     throw err
   }
   return {
