@@ -6,8 +6,11 @@
 // reported once (its exit status is the primary's). The primary forwards SIGTERM and SIGINT to the workers,
 // which drain as a single process does (src/lifecycle.ts), and exits with the worst of their statuses. A
 // worker that dies while serving is replaced.
+//
+// The primary loads as little as it can (every worker has its own copy of the app): no pino, but log lines of
+// the same shape as pino's (see primaryLogger).
 import cluster, { type Worker } from 'node:cluster'
-import { pino } from 'pino'
+import { hostname } from 'node:os'
 import type { Config } from './config.js'
 
 /** A worker that dies this soon after it started is failing, not crashing once: it is not replaced. */
@@ -21,7 +24,7 @@ export const isShutdownMessage = (message: unknown): message is ShutdownMessage 
 
 /** Runs the primary: forks `config.workers` workers and supervises them until they have all exited. */
 export async function superviseWorkers (config: Config): Promise<void> {
-  const log = pino({ level: config.logLevel })
+  const log = primaryLogger(config.logLevel)
   let stopping = false
   let started = false
   let worstExit = 0
@@ -84,4 +87,33 @@ export async function superviseWorkers (config: Config): Promise<void> {
     check()
   })
   process.exit(worstExit)
+}
+
+/** pino's numeric levels, by name; the primary only logs errors. */
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 }
+const ERROR = 50
+
+/**
+ * The primary's log: one JSON line on stdout shaped as pino writes it (level, time, pid, hostname, the
+ * fields, msg; an `err` as pino's serializer gives it), at or above the configured level.
+ */
+function primaryLogger (level: string): { error: (fields: { err?: unknown, [k: string]: unknown }, msg: string) => void } {
+  const threshold = LEVELS[level] ?? Infinity // 'silent'
+  const host = hostname()
+  return {
+    error ({ err, ...fields }, msg) {
+      if (ERROR < threshold) return
+      const line = {
+        level: ERROR, time: Date.now(), pid: process.pid, hostname: host, ...fields,
+        ...(err === undefined ? {} : { err: err instanceof Error ? serializeError(err) : err }),
+        msg
+      }
+      process.stdout.write(`${JSON.stringify(line)}\n`)
+    }
+  }
+}
+
+/** An error as pino's standard serializer writes it: type, message, stack, then its own fields. */
+function serializeError (err: Error): Record<string, unknown> {
+  return { type: err.constructor.name, message: err.message, stack: err.stack, ...Object.fromEntries(Object.entries(err)) }
 }
