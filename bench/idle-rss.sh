@@ -7,11 +7,14 @@
 # part that is the process's own, in parentheses: the rest is mostly pages of the node binary, shared by every
 # node process on the machine.
 #
+# Berth runs as the Dockerfile and `npm start` run it (node --max-semi-space-size=2; NODE_FLAGS overrides).
+#
 # usage: bench/idle-rss.sh [workers ...]     (BERTH_WORKERS values, default: 1 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("$@"); [ ${#counts[@]} -gt 0 ] || counts=(1 2)
 settle=${SETTLE_SECONDS:-20}
+read -r -a node_flags <<< "${NODE_FLAGS---max-semi-space-size=2}"
 [ -f dist/server.js ] || npm run build >/dev/null
 work=$(mktemp -d)
 group=''
@@ -56,7 +59,7 @@ for count in "${counts[@]}"; do
   base="http://127.0.0.1:$port"
   rm -rf "$work/data"
   HOST=127.0.0.1 PORT=$port BERTH_DATA_DIR="$work/data" LOG_LEVEL=warn BERTH_WORKERS=$count \
-    setsid node dist/server.js >/dev/null 2>&1 &
+    setsid node "${node_flags[@]}" dist/server.js >/dev/null 2>&1 &
   primary=$!
   group=$primary
   sleep 2
