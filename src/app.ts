@@ -1,7 +1,8 @@
 // buildApp(): the HTTP dialects over what createBerth() built (compose.ts), as a Fastify instance that never
 // listens (server.ts does), so tests can build one per case and drive it with inject() or a real port. The
 // app owns the berth it is given: closing the app closes it.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { createRequire } from 'node:module'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { cnrApi } from './cnr/index.js'
 import type { Berth } from './compose.js'
 import { health } from './health.js'
@@ -15,6 +16,22 @@ declare module 'fastify' {
     berth: Berth
   }
 }
+
+// Fastify loads ajv and fast-json-stringify when it is constructed, to compile route schemas. Berth's routes
+// declare none, so its compilers are built the first time a route with a schema asks for one (never, today),
+// and those modules stay unloaded (a few MiB in every process). Same compilers, same pooling.
+const requireFromFastify = createRequire(import.meta.resolve('fastify'))
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>
+type Builder = (...args: unknown[]) => unknown
+/** A builder that requires `module` (a function returning the real builder) the first time it is called. */
+function builtOnFirstUse (module: string): Builder {
+  let builder: Builder | undefined
+  return (...args) => (builder ??= (requireFromFastify(module) as () => Builder)())(...args)
+}
+const compilersFactory = {
+  buildValidator: builtOnFirstUse('@fastify/ajv-compiler'),
+  buildSerializer: builtOnFirstUse('@fastify/fast-json-stringify-compiler')
+} as unknown as CompilersFactory
 
 export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   const { config, registry, auth } = berth
@@ -32,7 +49,8 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
     // Errors before routing (a malformed URL, a request the HTTP parser refuses) are answered in the dialect of
     // the API the path belongs to (src/http/dialects.ts), like the errors each API's scope answers itself.
     frameworkErrors: errorReplyByPath,
-    clientErrorHandler: clientErrorReply
+    clientErrorHandler: clientErrorReply,
+    schemaController: { compilersFactory }
   })
   answerUnscopedErrors(app)
   app.decorate('berth', berth)

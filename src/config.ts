@@ -1,7 +1,6 @@
 // The only module that reads process.env. Everything else receives a typed Config.
 import path from 'node:path'
-import { passwordProblem } from './auth/passwords.js'
-import { USERNAME_MAX_LENGTH, isValidUsername } from './auth/users.js'
+import { USERNAME_MAX_LENGTH, isValidUsername, passwordProblem } from './auth/credential-rules.js'
 
 export interface Config {
   host: string

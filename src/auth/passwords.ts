@@ -7,8 +7,7 @@ const SALT_LENGTH = 16
 /** N = 2^15, r = 8, p = 1: 32 MiB and roughly 50-100 ms per hash on a build machine core. */
 const DEFAULT_COST = { ln: 15, r: 8, p: 1 }
 
-/** Shortest and longest passwords accepted (bytes of UTF-8). */
-export const PASSWORD_LIMITS = { min: 8, max: 1024 } as const
+export { PASSWORD_LIMITS, passwordProblem } from './credential-rules.js'
 
 async function scrypt (password: string, salt: Buffer, cost: { ln: number, r: number, p: number }): Promise<Buffer> {
   const N = 2 ** cost.ln
@@ -16,14 +15,6 @@ async function scrypt (password: string, salt: Buffer, cost: { ln: number, r: nu
   return await new Promise((resolve, reject) => {
     scryptCallback(password.normalize('NFC'), salt, KEY_LENGTH, options, (err, key) => { err === null ? resolve(key) : reject(err) })
   })
-}
-
-/** Why a password is not acceptable, or undefined when it is. */
-export function passwordProblem (password: string): string | undefined {
-  const bytes = Buffer.byteLength(password, 'utf8')
-  if (bytes < PASSWORD_LIMITS.min) return `a password needs at least ${PASSWORD_LIMITS.min} characters`
-  if (bytes > PASSWORD_LIMITS.max) return `a password may have at most ${PASSWORD_LIMITS.max} bytes`
-  return undefined
 }
 
 export async function hashPassword (password: string): Promise<string> {

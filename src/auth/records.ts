@@ -1,8 +1,9 @@
 // Small JSON records of the auth layer, read through a short per-process cache (every replica sees a change
 // within the cache's lifetime) and updated with compare-and-swap, so concurrent writers never lose an update.
-import { LRUCache } from 'lru-cache'
+import type { LRUCache } from 'lru-cache'
 import type { StorageDriver } from '../storage/driver.js'
 import { readRecord } from '../registry/records.js'
+import { lruCache } from '../util/lru.js'
 
 export class ConcurrentUpdateError extends Error {
   override readonly name = 'ConcurrentUpdateError'
@@ -19,7 +20,7 @@ export class RecordCache<T extends object> {
   private readonly cache: LRUCache<string, { value: T | undefined }>
 
   constructor (private readonly driver: StorageDriver, ttlMs: number, max = 10_000) {
-    this.cache = new LRUCache({ max, ttl: Math.max(ttlMs, 1), ttlAutopurge: false })
+    this.cache = lruCache(max, { ttl: Math.max(ttlMs, 1), ttlAutopurge: false })
   }
 
   async get (key: string): Promise<T | undefined> {

@@ -4,10 +4,10 @@
 // renders in its own dialect. With no users in the store, Berth runs open: everyone may do everything.
 import { createHmac, randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { LRUCache } from 'lru-cache'
 import type { AuthConfig } from '../config.js'
 import type { StorageDriver } from '../storage/driver.js'
 import type { Page, PageRequest } from '../registry/pagination.js'
+import { lruCache } from '../util/lru.js'
 import { AuthError, forbidden, unauthenticated } from './errors.js'
 import { loadSigningKey, type SigningKey } from './keys.js'
 import { createPolicies, type Visibility } from './policy.js'
@@ -55,7 +55,7 @@ export function createAuth (driver: StorageDriver, config: AuthConfig, { now = D
   // Basic credentials sent on every request are checked with scrypt once, then remembered for a minute under an
   // HMAC of the pair (never the password itself), together with the user's password generation.
   const basicSecret = randomBytes(32)
-  const basicVerified = new LRUCache<string, { username: string, gen: string }>({ max: 1000, ttl: 60_000 })
+  const basicVerified = lruCache<string, { username: string, gen: string }>(1000, { ttl: 60_000 })
   const identities = new WeakMap<FastifyRequest, Identity>()
 
   const auth = {

@@ -7,7 +7,6 @@
 // Both carry `sub` (the user; absent for anonymous access tokens), `gen` (the user's password generation, so a
 // new password or a deleted user revokes them), `aud` (the service) and `iss`.
 import { randomUUID } from 'node:crypto'
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { unauthenticated } from './errors.js'
 import type { SigningKey } from './keys.js'
 import { isAccessClaim, type AccessEntry } from './scopes.js'
@@ -44,9 +43,14 @@ export interface TokenOptions {
   now: () => number
 }
 
+/** jose, loaded when the first token is signed or checked: an open registry never needs it. */
+let jose: Promise<typeof import('jose')> | undefined
+const loadJose = async (): Promise<typeof import('jose')> => await (jose ??= import('jose'))
+
 export function createTokens ({ key, service, accessTtlSeconds, identityTtlSeconds, now }: TokenOptions) {
   async function sign (claims: Record<string, unknown>, subject: string | undefined, ttl: number): Promise<IssuedToken> {
     const { kid, secret } = await key()
+    const { SignJWT } = await loadJose()
     const issuedAt = Math.floor(now() / 1000)
     const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid })
@@ -78,6 +82,7 @@ export function createTokens ({ key, service, accessTtlSeconds, identityTtlSecon
       const invalid = (why: string) => unauthenticated(`invalid token: ${why}`, { tokenError: 'invalid_token' })
       if (token.length > MAX_TOKEN_LENGTH) throw invalid('too long')
       const { secret } = await key()
+      const { errors: joseErrors, jwtVerify } = await loadJose()
       let payload
       try {
         ({ payload } = await jwtVerify(token, secret, {

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import { AuthError, invalidAuthRequest } from './errors.js'
-import { burnVerification, hashPassword, passwordProblem, verifyPassword } from './passwords.js'
+import { USERNAME_MAX_LENGTH, isValidUsername, passwordProblem } from './credential-rules.js'
+import { burnVerification, hashPassword, verifyPassword } from './passwords.js'
 import { RecordCache } from './records.js'
 
 export interface UserRecord {
@@ -24,16 +25,7 @@ export interface User {
   gen: string
 }
 
-/**
- * A user name is one OCI repository-name component (the user's namespace is `<name>/…`), 1 to 64 characters:
- * lowercase letters and digits, separated by `.`, `_`, `__` or dashes.
- */
-const USERNAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-export const USERNAME_MAX_LENGTH = 64
-
-export function isValidUsername (name: string): boolean {
-  return name.length <= USERNAME_MAX_LENGTH && USERNAME.test(name)
-}
+export { USERNAME_MAX_LENGTH, isValidUsername }
 
 function assertUsername (name: string): void {
   if (!isValidUsername(name)) {

@@ -2,7 +2,11 @@
 // the chart's Chart.yaml as helm's chart.Metadata JSON. helm unmarshals this document into typed Go
 // fields when it pulls, so every field is checked for its type and dropped when it does not fit; the
 // version is the CNR release, because the OCI tag is the release and helm expects the two to agree.
-import { parse } from 'yaml'
+import { createRequire } from 'node:module'
+
+/** yaml (synchronous require, on the first helm chart parsed: most processes never parse one). */
+let yaml: typeof import('yaml') | undefined
+const loadYaml = (): typeof import('yaml') => (yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'))
 
 type Json = Record<string, unknown>
 
@@ -57,6 +61,7 @@ function compact (o: Json): Json {
 /** Chart.yaml as an object, or undefined when it is missing or not YAML. */
 export function parseChartYaml (text: string | undefined): Json | undefined {
   if (text === undefined) return undefined
+  const { parse } = loadYaml()
   try {
     const doc: unknown = parse(text, { maxAliasCount: 100 })
     return doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? doc as Json : undefined

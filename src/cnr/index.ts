@@ -33,7 +33,8 @@ interface ScopeOptions {
   service: CnrService
   auth: Auth
   config: Config
-  openapi: string
+  /** The OpenAPI document as JSON, built on its first request. */
+  openapi: () => string
 }
 
 /** Body parsing, CORS and error rendering for one mount (and its 404s, unless it is mounted at /). */
@@ -89,7 +90,7 @@ async function apiV1 (app: FastifyInstance, { service, auth, config, openapi }: 
     }
   }
   for (const url of spellings('/openapi.json')) {
-    app.get(url, async (_request, reply) => await reply.type('application/json').send(openapi))
+    app.get(url, async (_request, reply) => await reply.type('application/json').send(openapi()))
   }
 }
 
@@ -100,7 +101,8 @@ function versionRoute (app: FastifyInstance, dialect: keyof typeof VERSION_BODIE
 }
 
 export async function cnrApi (app: FastifyInstance, { service, auth, config }: CnrPluginOptions): Promise<void> {
-  const openapi = JSON.stringify(buildOpenApi(routes))
+  let document: string | undefined
+  const openapi = (): string => (document ??= JSON.stringify(buildOpenApi(routes)))
   // Below /cnr: one scope, whose not-found handler also answers unknown /cnr/... paths.
   await app.register(async cnr => {
     await cnrScope(cnr)

@@ -1,7 +1,6 @@
 // The CNR/APPR model over the OCI store (see mapping.ts for the mapping). HTTP-free: handlers parse
 // requests and call these methods, which return the contract's bodies or throw CnrError.
 import { Readable } from 'node:stream'
-import { LRUCache } from 'lru-cache'
 import { RegistryError } from '../errors/registry-error.js'
 import { ensureBlob } from '../registry/artifacts.js'
 import { digestOf } from '../registry/digest.js'
@@ -14,6 +13,7 @@ import type {
   Channel, DeleteChannelReleaseResult, DeleteChannelResult, DeleteReleaseResult, DeletedRelease, PackageSummary, ReleaseManifest
 } from '../types/generated/cnr/index.js'
 import { mapLimit } from '../util/map-limit.js'
+import { lruCache } from '../util/lru.js'
 import { createChannelStore, type ChannelChange, type ChannelState } from './channels.js'
 import {
   CnrError, channelNotFound, invalidRelease, invalidUsage, packageNotFound, releaseNotFound
@@ -100,8 +100,8 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
   const index = createPackageIndex(driver, records)
   const channels = createChannelStore(records)
   // Both are functions of content addressed by digest, so they never go stale.
-  const entriesCache = new LRUCache<string, PackageEntry[] | false>({ max: 20_000 })
-  const cnrDigests = new LRUCache<string, string>({ max: 100_000 })
+  const entriesCache = lruCache<string, PackageEntry[] | false>(20_000)
+  const cnrDigests = lruCache<string, string>(100_000)
 
   // ---------------------------------------------------------------------------------------------------
   // Reading the OCI store

@@ -8,8 +8,10 @@
 import { createHash } from 'node:crypto'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { createGunzip } from 'node:zlib'
-import tar from 'tar-stream'
+
+// tar-stream and zlib load with the first package pushed or digested through the CNR API, not at start-up.
+const loadTar = async (): Promise<typeof import('tar-stream')> => (await import('tar-stream')).default
+const loadGunzip = async (): Promise<typeof import('node:zlib').createGunzip> => (await import('node:zlib')).createGunzip
 
 /** Why a tarball was refused: not what it claims to be, or over one of the limits. */
 export type TarballProblem = 'not-gzip' | 'not-tar' | 'too-large' | 'too-many-entries' | 'too-slow'
@@ -84,6 +86,7 @@ const tooSlow = (ms: number): TarballError => new TarballError('too-slow', `read
 
 /** Reads a gzipped tar within `limits`. Throws TarballError when it is not one, or is over a limit. */
 export async function inspectTarball (source: Readable, limits: TarballLimits = DEFAULT_LIMITS): Promise<TarballInfo> {
+  const [tar, createGunzip] = await Promise.all([loadTar(), loadGunzip()])
   const meter = new Meter(limits.maxUncompressedBytes)
   const extract = tar.extract()
   let chartYaml: string | undefined
@@ -139,6 +142,7 @@ export type DigestLimits = Pick<TarballLimits, 'maxUncompressedBytes' | 'timeout
  */
 export async function cnrDigestOf (open: () => Promise<Readable>, blobDigest: string, limits: DigestLimits = DEFAULT_LIMITS): Promise<string | undefined> {
   const deadline = Date.now() + limits.timeoutMs
+  const createGunzip = await loadGunzip()
   const meter = new Meter(limits.maxUncompressedBytes)
   try {
     await pipeline(await open(), createGunzip(), meter, async function * (source) { for await (const _ of source) { /* drain */ } },

@@ -1,8 +1,9 @@
 // Structural validation of pushed manifests (OCI image manifest / index, Docker schema 2 manifest / list)
-// against the JSON Schemas in schemas/oci. The schemas are read and compiled once, at module load.
+// against the JSON Schemas in schemas/oci. The schemas are read and compiled once, when the first manifest is
+// validated: ajv and the compiled validators cost a few MiB in every process, and many never take a push.
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import addFormatsModule from 'ajv-formats'
+import { createRequire } from 'node:module'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 import type { DockerManifest, DockerManifestList, ImageIndex, ImageManifest } from '../types/generated/index.js'
 
 export const MediaTypes = {
@@ -55,29 +56,36 @@ function loadSchema (file: string): LoadedSchema {
   return schema as LoadedSchema
 }
 
-// ajv-formats is CommonJS; under NodeNext its default import is `module.exports`, whose `.default` is the plugin.
-const addFormats = addFormatsModule.default
+type Validators = { [M in ManifestMediaType]: ValidateFunction<ManifestDocument<M>> }
 
-const ajv = new Ajv({ allErrors: false, strict: false })
-addFormats(ajv, ['uri'])
+let validators: Validators | undefined
 
-const schemas = Object.fromEntries(
-  Object.entries(SCHEMA_FILES).map(([key, file]) => [key, loadSchema(file)])
-) as Record<keyof typeof SCHEMA_FILES, LoadedSchema>
-// Register every schema first so the relative "descriptor.schema.json" $refs resolve via the $ids.
-ajv.addSchema(Object.values(schemas))
+/** Loads ajv (CommonJS, so it can be required synchronously on first use) and compiles the schemas. */
+function compileValidators (): Validators {
+  const require = createRequire(import.meta.url)
+  const { Ajv } = require('ajv') as typeof import('ajv')
+  // ajv-formats' module.exports is the plugin, and so is its `.default`.
+  const addFormats = (require('ajv-formats') as typeof import('ajv-formats')).default
+  const ajv = new Ajv({ allErrors: false, strict: false })
+  addFormats(ajv, ['uri'])
 
-function validatorFor<M extends ManifestMediaType> (mediaType: M): ValidateFunction<ManifestDocument<M>> {
-  const validate = ajv.getSchema<ManifestDocument<M>>(schemas[mediaType].$id)
-  if (validate === undefined) throw new Error(`no schema compiled for ${mediaType}`)
-  return validate
-}
+  const schemas = Object.fromEntries(
+    Object.entries(SCHEMA_FILES).map(([key, file]) => [key, loadSchema(file)])
+  ) as Record<keyof typeof SCHEMA_FILES, LoadedSchema>
+  // Register every schema first so the relative "descriptor.schema.json" $refs resolve via the $ids.
+  ajv.addSchema(Object.values(schemas))
 
-const validators: { [M in ManifestMediaType]: ValidateFunction<ManifestDocument<M>> } = {
-  [MediaTypes.ociManifest]: validatorFor(MediaTypes.ociManifest),
-  [MediaTypes.ociIndex]: validatorFor(MediaTypes.ociIndex),
-  [MediaTypes.dockerManifest]: validatorFor(MediaTypes.dockerManifest),
-  [MediaTypes.dockerManifestList]: validatorFor(MediaTypes.dockerManifestList)
+  const validatorFor = <M extends ManifestMediaType>(mediaType: M): ValidateFunction<ManifestDocument<M>> => {
+    const validate = ajv.getSchema<ManifestDocument<M>>(schemas[mediaType].$id)
+    if (validate === undefined) throw new Error(`no schema compiled for ${mediaType}`)
+    return validate
+  }
+  return {
+    [MediaTypes.ociManifest]: validatorFor(MediaTypes.ociManifest),
+    [MediaTypes.ociIndex]: validatorFor(MediaTypes.ociIndex),
+    [MediaTypes.dockerManifest]: validatorFor(MediaTypes.dockerManifest),
+    [MediaTypes.dockerManifestList]: validatorFor(MediaTypes.dockerManifestList)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -126,6 +134,7 @@ const MAX_REPORTED = 3
  * (e.g. "layers[0].digest: must match pattern ...").
  */
 export function validateManifest (mediaType: ManifestMediaType, doc: unknown): string | undefined {
+  validators ??= compileValidators()
   const validate = validators[mediaType] as ValidateFunction | undefined
   if (validate === undefined) return `unsupported manifest media type ${JSON.stringify(mediaType)}`
   if (validate(doc)) return undefined
