@@ -178,19 +178,29 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
 
   /**
    * A sha256 hasher that has seen exactly the session's first `state.offset` bytes, taken from this
-   * process's hashers (a failed chunk must not leave a half-fed one behind), or else rebuilt.
+   * process's hashers (a failed chunk must not leave a half-fed one behind), or else rebuilt. A kept hasher
+   * that is behind (other processes wrote the chunks since) catches up on just those chunks: the bytes below
+   * a recorded offset never change. Without that, chunks spread over several workers or replicas rehashed the
+   * whole upload on every switch: a 256 MiB push in 10 MiB chunks over two workers ran at 38 MB/s.
    */
   async function sha256At (id: string, state: UploadState): Promise<Hash | IHasher> {
     const kept = hashers.get(id)
     hashers.delete(id)
-    if (kept !== undefined && kept.offset === state.offset) return kept.hash
+    if (kept !== undefined && kept.offset <= state.offset) {
+      await hashStoredInto(kept.hash, id, kept.offset, state.offset)
+      return kept.hash
+    }
     if (state.sha256State !== undefined) return await resumeSha256(state.sha256State)
     const hash = createHash('sha256')
-    if (state.offset > 0) { // another process wrote the session so far: hash its stored bytes once
-      const stream = await driver.read(paths.uploadData(id), { start: 0, end: state.offset - 1 })
-      for await (const chunk of stream) hash.update(chunk as Buffer)
-    }
+    await hashStoredInto(hash, id, 0, state.offset) // another process wrote the session so far
     return hash
+  }
+
+  /** Feeds the session's stored bytes from `start` up to (not including) `end` to `hash`. */
+  async function hashStoredInto (hash: Hash, id: string, start: number, end: number): Promise<void> {
+    if (end <= start) return
+    const stream = await driver.read(paths.uploadData(id), { start, end: end - 1 })
+    for await (const chunk of stream) hash.update(chunk as Buffer)
   }
 
   /** A hash-wasm sha256 hasher resumed from the state an earlier version saved. */
@@ -202,10 +212,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
   /** Digests the staged bytes with another algorithm (sessions are hashed with sha256 as they arrive). */
   async function hashStored (id: string, offset: number, algorithm: Algorithm): Promise<string> {
     const hash = createHash(algorithm)
-    if (offset > 0) {
-      const stream = await driver.read(paths.uploadData(id), { start: 0, end: offset - 1 })
-      for await (const chunk of stream) hash.update(chunk as Buffer)
-    }
+    await hashStoredInto(hash, id, 0, offset)
     return hash.digest('hex')
   }
 

@@ -501,12 +501,22 @@ t.test('concurrent PATCHes to one session never let a blob be stored under a dig
   }
 })
 
-t.test('two replicas on one directory take turns on a session: each hasher a replica kept goes stale and is rebuilt', async t => {
+t.test('two replicas on one directory take turns on a session: a kept hasher catches up on the chunks the other wrote', async t => {
   const dir = t.testdir()
   const config = () => loadConfig({ BERTH_DATA_DIR: dir, LOG_LEVEL: 'silent' })
   const a = await buildApp(await createBerth(config()))
   const b = await buildApp(await createBerth(config()))
   t.teardown(async () => { await a.close(); await b.close() })
+  // The stored ranges each replica reads back to hash: only what it has not seen, never the whole upload again.
+  const reads: Record<string, string[]> = { a: [], b: [] }
+  for (const [label, app] of [['a', a], ['b', b]] as const) {
+    const driver = app.berth.registry.driver
+    const read = driver.read.bind(driver)
+    driver.read = async (key, range) => {
+      if (key.startsWith('uploads/')) reads[label]?.push(`${range?.start}-${range?.end}`)
+      return await read(key, range)
+    }
+  }
   const chunks = [randomBytes(300_000), randomBytes(5), randomBytes(200_000), randomBytes(7)]
   const data = Buffer.concat(chunks)
   const { location } = await startUpload(t, a, 'turns/blob')
@@ -522,4 +532,6 @@ t.test('two replicas on one directory take turns on a session: each hasher a rep
   const done = await put(a, location, digest)
   t.equal(done.statusCode, 201, 'a completes with the bytes b wrote last')
   t.ok((await storedBlob(b, digest))?.equals(data), 'the stored blob is the whole upload')
+  t.same(reads.b, ['0-299999', '300005-500004'], 'b hashes the stored bytes once, then only the chunk a wrote since')
+  t.same(reads.a, ['300000-300004', '500005-500011'], 'a catches up on the chunk b wrote before each of its turns')
 })
