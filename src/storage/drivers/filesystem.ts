@@ -5,7 +5,7 @@
 // write survives a crash. Compare-and-swap takes a short-lived lock file under <root>/locks, which works
 // across processes sharing the directory.
 import { createHash, randomUUID } from 'node:crypto'
-import { constants as fsConstants, statSync, type Dirent, type Stats } from 'node:fs'
+import { constants as fsConstants, readFileSync, statSync, type Dirent, type Stats } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -163,7 +163,8 @@ export class FilesystemDriver implements StorageDriver {
       const identity = fileIdentity(info)
       const cached = this.records.get(file)
       if (cached !== undefined && cached.identity === identity) return cached.data
-      const data = await fs.readFile(file)
+      // A record (a few hundred bytes) is read synchronously too, for the reason stat() is; larger objects not.
+      const data = info.size <= RECORD_CACHE_MAX_OBJECT ? readFileSync(file) : await fs.readFile(file)
       if (info.isFile() && data.length === info.size && data.length <= RECORD_CACHE_MAX_OBJECT && statedAt - info.mtimeMs > RECORD_SETTLED_MS) {
         this.records.set(file, { identity, data })
       } else {
