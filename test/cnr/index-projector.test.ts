@@ -9,18 +9,22 @@ import { type Api, KPM_FILES, sha256, startApi, tarGz } from './helpers.js'
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 
-async function pushArtifact (api: Api, name: string, reference: string, content: string): Promise<string> {
-  const layer = Buffer.from(content)
-  for (const blob of [layer, Buffer.from('{}')]) {
+/** Uploads `layer` (and, unless `withConfig` is false, the empty config) and returns an artifact manifest for it. */
+async function artifactManifest (api: Api, name: string, layer: Buffer, withConfig = true): Promise<string> {
+  for (const blob of withConfig ? [layer, Buffer.from('{}')] : [layer]) {
     await api.request('POST', `/v2/${name}/blobs/uploads/?digest=${sha256(blob)}`, { body: blob, headers: { 'content-type': 'application/octet-stream' } })
   }
-  const manifest = JSON.stringify({
+  return JSON.stringify({
     schemaVersion: 2,
     mediaType: MANIFEST,
     artifactType: 'application/vnd.example.thing.v1',
     config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 },
     layers: [{ mediaType: 'application/vnd.appr.package.kpm.v0.tar+gzip', digest: sha256(layer), size: layer.length }]
   })
+}
+
+async function pushArtifact (api: Api, name: string, reference: string, content: string): Promise<string> {
+  const manifest = await artifactManifest(api, name, Buffer.from(content))
   const res = await api.request('PUT', `/v2/${name}/manifests/${reference}`, { body: manifest, headers: { 'content-type': MANIFEST } })
   if (res.status !== 201) throw new Error(res.text)
   return sha256(manifest)
@@ -36,15 +40,7 @@ t.test('/v2 pushes and deletes show in the CNR list at once', async t => {
 
   // PUT by digest with ?tag= sets several tags at once.
   const manifestTwo = await (async () => {
-    const layer = Buffer.from('two')
-    await api.request('POST', `/v2/oci/thing/blobs/uploads/?digest=${sha256(layer)}`, { body: layer, headers: { 'content-type': 'application/octet-stream' } })
-    const body = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MANIFEST,
-      artifactType: 'application/vnd.example.thing.v1',
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 },
-      layers: [{ mediaType: 'application/vnd.appr.package.kpm.v0.tar+gzip', digest: sha256(layer), size: layer.length }]
-    })
+    const body = await artifactManifest(api, 'oci/thing', Buffer.from('two'), false) // the config is already there
     const res = await api.request('PUT', `/v2/oci/thing/manifests/${sha256(body)}?tag=2.0.0&tag=2.1.0&tag=edge`, { body, headers: { 'content-type': MANIFEST } })
     t.equal(res.status, 201)
     return sha256(body)
