@@ -1,10 +1,11 @@
 // How the server process starts and ends: it binds loopback by default, refuses to run open (no users) on an
 // address the network reaches unless BERTH_ALLOW_OPEN=true, and a test's server dies with the test process
 // even when that process is killed without running its teardown.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { isLoopbackHost, openBindRefusal } from '../src/open-bind.js'
@@ -98,19 +99,7 @@ t.test('a spawned server dies with its test process, even one killed with SIGKIL
     stdio: ['ignore', 'pipe', 'inherit']
   })
   t.teardown(() => { parent.kill('SIGKILL') })
-  const serverPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('the server did not start within 60 s')) }, 60_000)
-    parent.stdout.on('data', (d: Buffer) => {
-      const m = /server (\d+)/.exec(d.toString())
-      if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
-    })
-  })
-  const alive = (): boolean => { try { process.kill(serverPid, 0); return true } catch { return false } }
-  t.teardown(() => { if (alive()) process.kill(serverPid, 'SIGKILL') })
-  t.ok(alive(), 'the server runs')
-  parent.kill('SIGKILL')
-  for (let i = 0; i < 300 && alive(); i++) await sleep(100)
-  t.notOk(alive(), 'the server is gone once its parent was killed')
+  await expectGoneWithParent(t, parent, 'server')
 })
 
 t.test('a child that cannot watch its parent (MinIO) is killed by its watchdog when the test process dies', async t => {
@@ -124,17 +113,25 @@ t.test('a child that cannot watch its parent (MinIO) is killed by its watchdog w
     setInterval(() => {}, 1000)`
   const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', parentScript], { stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { parent.kill('SIGKILL') })
-  const childPid = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error('no child within 60 s')) }, 60_000)
+  await expectGoneWithParent(t, parent, 'child')
+})
+
+/**
+ * Reads `<label> <pid>` from the parent's stdout, kills the parent with SIGKILL, and expects the process with
+ * that pid to be gone within 30 s.
+ */
+async function expectGoneWithParent (t: Test, parent: ChildProcessByStdio<null, Readable, null>, label: string): Promise<void> {
+  const pid = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`no ${label} within 60 s`)) }, 60_000)
     parent.stdout.on('data', (d: Buffer) => {
-      const m = /child (\d+)/.exec(d.toString())
+      const m = new RegExp(`${label} (\\d+)`).exec(d.toString())
       if (m !== null) { clearTimeout(timer); resolve(Number(m[1])) }
     })
   })
-  const alive = (): boolean => { try { process.kill(childPid, 0); return true } catch { return false } }
-  t.teardown(() => { if (alive()) process.kill(childPid, 'SIGKILL') })
-  t.ok(alive(), 'the child runs')
+  const alive = (): boolean => { try { process.kill(pid, 0); return true } catch { return false } }
+  t.teardown(() => { if (alive()) process.kill(pid, 'SIGKILL') })
+  t.ok(alive(), `the ${label} runs`)
   parent.kill('SIGKILL')
   for (let i = 0; i < 300 && alive(); i++) await sleep(100)
-  t.notOk(alive(), 'the child is gone once its parent was killed')
-})
+  t.notOk(alive(), `the ${label} is gone once its parent was killed`)
+}
