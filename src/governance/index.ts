@@ -56,13 +56,14 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
 
     /**
      * Sets a namespace's quota. A namespace that had none was not tracked: every replica starts tracking it once
-     * its rules cache expires, so its usage is counted from the store only after that (`settle` waits it out).
+     * its rules cache expires (RULES_CACHE_MS at most), so its usage is counted from the store only after that
+     * (`settle` waits it out; a test with one uncached process may skip it).
      */
     async setQuota (namespace: string, limitBytes: number, catalog: Catalog, settle: (ms: number) => Promise<void>): Promise<{ limitBytes: number, usedBytes: number }> {
       const had = (await rules.get(namespace))?.quotaBytes !== undefined && await usage.total(namespace) !== undefined
       await rules.update(namespace, r => ({ ...r, quotaBytes: limitBytes }))
       if (!had) {
-        await settle(cacheMs)
+        await settle(RULES_CACHE_MS)
         return { limitBytes, usedBytes: (await usage.recount(namespace, catalog)).usedBytes }
       }
       return { limitBytes, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0 }
