@@ -7,6 +7,7 @@ import { requestSerializer } from './auth/log.js'
 import { createIndexProjector } from './cnr/index-projector.js'
 import { createCnrService } from './cnr/service.js'
 import type { Config } from './config.js'
+import { RULES_CACHE_MS, createGovernance } from './governance/index.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -36,11 +37,14 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
   const log = logger ?? createLogger(config)
   const store = driver ?? await createDriver(config.storage)
   const events = createEvents(log)
-  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events })
+  // Immutable tags and quotas; rules are cached as briefly as auth records (the CLI reads them uncached).
+  const governance = createGovernance(store, { cacheMs: Math.min(RULES_CACHE_MS, config.auth.cacheTtlMs) })
+  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events, guard: governance.guard })
   const auth = createAuth(store, config.auth)
   const cnr = createCnrService(registry)
   const cnrIndex = createIndexProjector(cnr, registry.catalog)
   const unsubscribe = cnrIndex.subscribe(events)
+  const unsubscribeUsage = governance.subscribe(events)
   const packages = createPackageService(registry)
   return {
     config,
@@ -52,8 +56,10 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
     cnr,
     cnrIndex,
     packages,
+    governance,
     async close (): Promise<void> {
       unsubscribe()
+      unsubscribeUsage()
       await store.close()
     }
   }

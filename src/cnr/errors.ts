@@ -18,6 +18,8 @@ export const CNR_CODES = {
   'package-exists': 409,
   'resource-in-use': 409,
   'user-exists': 409,
+  'tag-immutable': 409,
+  'quota-exceeded': 403,
   'invalid-release': 422,
   'invalid-parameters': 422,
   'too-many-requests': 429,
@@ -79,7 +81,9 @@ const REASONS: Record<RegistryFailure, CnrCode> = {
   'size-invalid': 'invalid-usage',
   'tag-invalid': 'invalid-usage',
   'range-invalid': 'invalid-usage',
-  'invalid-request': 'invalid-usage'
+  'invalid-request': 'invalid-usage',
+  'tag-immutable': 'tag-immutable',
+  'quota-exceeded': 'quota-exceeded'
 }
 
 /** Codes for errors known only by their status (Fastify's, the HTTP parser's); other 4xx are invalid-usage. */
@@ -112,7 +116,9 @@ export const cnrDialect: Dialect = {
     }
     if (err instanceof RegistryError) {
       const headers: Record<string, string> = err.facts.allow === undefined ? {} : { Allow: err.facts.allow }
-      return cnrView(new CnrError(REASONS[err.reason], err.message, { detail: err.detail }, headers))
+      // Governance refusals carry their facts (tag, rule; usage, limit) as the details themselves.
+      const own = (err.reason === 'tag-immutable' || err.reason === 'quota-exceeded') && err.detail !== null && typeof err.detail === 'object'
+      return cnrView(new CnrError(REASONS[err.reason], err.message, own ? err.detail as Record<string, unknown> : { detail: err.detail }, headers))
     }
     return undefined
   },

@@ -272,6 +272,18 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
     }
   }
 
+  /**
+   * Refuses (tag-immutable), before anything is written, a change to a release's tag or to the tags of the channels
+   * whose current release it is (they follow it): `replace` for a push, `delete` when the release goes.
+   */
+  async function assertReleaseChangeable (name: string, release: string, change: 'replace' | 'delete'): Promise<void> {
+    if (await registry.guard.immutableRules(name) === undefined) return
+    await tags.assertChangeable(name, releaseToTag(release), change)
+    for (const [channel, state] of Object.entries(await channels.all(name))) {
+      if (state.current === release) await tags.assertChangeable(name, channel, change === 'delete' ? 'replace' : change)
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------------
 
   const service = {
@@ -332,6 +344,10 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
           throw new CnrError('package-exists', `release ${release} (${mediaType}) of ${name} was deleted at ${tombstone.deleted_at}; ` +
             'releases are immutable: push with force=true to publish it again', { ...exists, deleted_at: tombstone.deleted_at })
         }
+        // Immutable tags and the quota are checked here, before the first write, by the same checks every door's
+        // writes pass: a release tag an immutable rule matches never changes once pushed, even with force=true.
+        await assertReleaseChangeable(name, release, 'replace')
+        await blobs.checkQuota(name, undefined, input.blob.length + (config?.size ?? EmptyConfig.bytes.length) + bytes.length)
         // Accepted: from here on the push writes. (Content-addressed blobs first: writing them twice does no harm.)
         await input.onAccepted?.()
         await ensureBlob(registry, name, input.blob)
@@ -414,6 +430,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         const found = isRelease(release) ? await readRelease(name, release) : undefined
         if (found?.entries === undefined) throw packageNotFound(name, release, mediaType)
         const entry = pickEntry(name, found as Release & { entries: PackageEntry[] }, mediaType)
+        await assertReleaseChangeable(name, release, found.entries.length === 1 ? 'delete' : 'replace')
         const tombstone: Tombstone = {
           package: name,
           release,
@@ -470,6 +487,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         if (existing !== undefined && (await channels.all(name))[channel] === undefined) {
           throw new CnrError('package-exists', `tag '${channel}' of ${name} is in use and is not a channel; choose another channel name`, { package: name, channel })
         }
+        await tags.assertChangeable(name, channel, found.ref.digest, existing ?? null)
         const state = await channels.addRelease(name, channel, release)
         await tags.set(name, channel, found.ref)
         return channelView(channel, state)
@@ -482,6 +500,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         if ((await channels.all(name))[channel] === undefined) throw channelNotFound(name, channel)
         const found = isRelease(release) ? await readRelease(name, release) : undefined
         if (found?.entries === undefined) throw packageNotFound(name, release)
+        if ((await channels.all(name))[channel]?.current === release) await tags.assertChangeable(name, channel, 'replace')
         await moveChannelTags(name, await channels.removeRelease(name, release, channel))
         return { status: 'deleted', package: name, name: channel, release }
       })
@@ -490,6 +509,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
     async deleteChannel (name: string, channel: string): Promise<DeleteChannelResult> {
       return await records.withPackageLock(name, async () => {
         await assertPackageExists(name)
+        await tags.assertChangeable(name, channel, 'delete')
         if (!await channels.delete(name, channel)) throw channelNotFound(name, channel)
         await tags.delete(name, channel)
         return { channel, package: name, action: 'delete' }

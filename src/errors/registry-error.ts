@@ -22,6 +22,10 @@ export type RegistryFailure =
   | 'not-found'
   /** A malformed query or header. */
   | 'invalid-request'
+  /** The tag matches an immutable-tag rule of its namespace: it cannot be moved or deleted (src/governance). */
+  | 'tag-immutable'
+  /** The write would take the namespace past its storage quota (src/governance). */
+  | 'quota-exceeded'
 
 /** Facts a dialect may need to render an error (as headers, say), in the domain's terms. */
 export interface RegistryFacts {
@@ -48,7 +52,9 @@ const MESSAGES: Record<RegistryFailure, string> = {
   unsupported: 'the operation is unsupported',
   'range-invalid': 'invalid content range',
   'not-found': 'no such endpoint',
-  'invalid-request': 'invalid request'
+  'invalid-request': 'invalid request',
+  'tag-immutable': 'the tag is immutable',
+  'quota-exceeded': 'the namespace storage quota would be exceeded'
 }
 
 export class RegistryError extends Error {

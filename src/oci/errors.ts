@@ -45,8 +45,13 @@ const REASONS: Record<RegistryFailure, OciCode> = {
   unsupported: 'UNSUPPORTED',
   'range-invalid': 'RANGE_INVALID',
   'not-found': 'NOT_FOUND',
-  'invalid-request': 'INVALID_REQUEST'
+  'invalid-request': 'INVALID_REQUEST',
+  'tag-immutable': 'TAG_INVALID',
+  'quota-exceeded': 'DENIED'
 }
+
+/** Reasons whose status is not their code's usual one: an immutable tag is a conflict (409), not a bad tag (400). */
+const STATUS_OF: Partial<Record<RegistryFailure, number>> = { 'tag-immutable': 409 }
 
 /** Codes for errors known only by their status (Fastify's, the HTTP parser's); other 4xx are INVALID_REQUEST. */
 const BY_STATUS: Record<number, OciCode> = {
@@ -83,7 +88,7 @@ export const ociDialect: Dialect = {
   view (err) {
     if (err instanceof RegistryError) {
       const code = REASONS[err.reason]
-      return envelope(OCI_CODES[code], code, err.message, err.detail, factHeaders(err.facts))
+      return envelope(STATUS_OF[err.reason] ?? OCI_CODES[code], code, err.message, err.detail, factHeaders(err.facts))
     }
     if (err instanceof AuthError) {
       // UNAUTHORIZED 401 with the Bearer challenge (set by authorizeOci), DENIED 403, TOOMANYREQUESTS 429...

@@ -22,7 +22,9 @@ const REASONS: Record<RegistryFailure, number> = {
   'name-invalid': 400,
   'size-invalid': 400,
   'tag-invalid': 400,
-  'invalid-request': 400
+  'invalid-request': 400,
+  'tag-immutable': 409,
+  'quota-exceeded': 403
 }
 
 /** The realm of the Basic challenge: the auth service name, set by the plugin for its scope. */

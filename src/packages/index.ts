@@ -71,7 +71,8 @@ export async function packagesApi (app: FastifyInstance, { packages, auth, confi
 
   app.put('/:file', async (request, reply) => {
     await requireAccess(request, 'push')
-    await packages.put((request.params as { file: string }).file, request.raw)
+    const length = Number(request.headers['content-length'])
+    await packages.put((request.params as { file: string }).file, request.raw, Number.isSafeInteger(length) && length >= 0 ? length : undefined)
     return await reply.code(200).send()
   })
 

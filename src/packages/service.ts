@@ -77,13 +77,19 @@ export function createPackageService (registry: Registry) {
   }
 
   return {
-    /** Stores a file, replacing an earlier upload of the same name. */
-    async put (fileName: string, body: Readable): Promise<void> {
+    /**
+     * Stores a file, replacing an earlier upload of the same name unless an immutable-tag rule matches its version.
+     * `size` (the Content-Length, when sent) lets the quota refuse it before a byte is read.
+     */
+    async put (fileName: string, body: Readable, size?: number): Promise<void> {
       const file = parseFile(fileName)
       if (file === undefined) {
         throw new PackageFileError(400, `package name must be of the form <name>-<major>.<minor>.<patch>[-<pre-release>].tar.gz, ` +
           `with a lowercase name (letters, digits and . _ - separators), e.g. my-package-1.0.0.tar.gz; got ${JSON.stringify(fileName)}`)
       }
+      // Every upload is a new manifest (it records when it was made), so an immutable version is never overwritten.
+      await tags.assertChangeable(file.repository, file.version, 'replace')
+      if (size !== undefined) await blobs.checkQuota(file.repository, undefined, size)
       const layer = await registry.uploads.putMonolithic(file.repository, undefined, body)
       const config = await ensureBlob(registry, file.repository, EMPTY.bytes)
       const manifest: ImageManifest = {

@@ -7,14 +7,20 @@ import type { Catalog } from './catalog.js'
 import { SMALL_BLOB_BYTES, createContentCache, type ContentCache } from './content-cache.js'
 import { parseDigest } from './digest.js'
 import type { RegistryEvents } from './events.js'
+import { allowAll, type RegistryGuard } from './guard.js'
 import { readRecord, writeRecord } from './records.js'
 
 interface LayerLink {
   size: number
 }
 
-export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache()) {
+export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache(), guard: RegistryGuard = allowAll) {
   const blobs = {
+    /** Throws quota-exceeded when linking `size` bytes of `digest` (undefined: not known yet) would pass the namespace's quota. */
+    async checkQuota (name: string, digest: string | undefined, size: number): Promise<void> {
+      await guard.checkQuota(name, digest, size)
+    },
+
     /** Size of a blob the repository links, or BLOB_UNKNOWN. */
     async stat (name: string, digest: string): Promise<{ size: number }> {
       parseDigest(digest)
@@ -57,6 +63,7 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
     },
 
     async link (name: string, digest: string, size: number): Promise<void> {
+      await guard.checkQuota(name, digest, size)
       await writeRecord(driver, paths.layerLink(name, digest), { size } satisfies LayerLink)
       await catalog.ensure(name)
       await events.emit('blob-committed', { repository: name, digest, size })

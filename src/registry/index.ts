@@ -5,6 +5,7 @@ import { createBlobs } from './blobs.js'
 import { createCatalog } from './catalog.js'
 import { createContentCache } from './content-cache.js'
 import type { RegistryEvents } from './events.js'
+import { allowAll, type RegistryGuard } from './guard.js'
 import { createManifests } from './manifests.js'
 import { createReferrers } from './referrers.js'
 import { createTags } from './tags.js'
@@ -16,18 +17,20 @@ export interface RegistryOptions {
   events: RegistryEvents
   /** Accept manifests that reference absent child manifests or layers (BERTH_SPARSE_MANIFESTS). */
   sparseManifests?: boolean
+  /** Immutable tags and quotas (src/governance); without one every write is allowed. */
+  guard?: RegistryGuard
 }
 
 export function createRegistry (driver: StorageDriver, options: RegistryOptions) {
-  const { events } = options
+  const { events, guard = allowAll } = options
   const catalog = createCatalog(driver, events)
   const content = createContentCache()
-  const blobs = createBlobs(driver, catalog, events, content)
-  const tags = createTags(driver, events)
+  const blobs = createBlobs(driver, catalog, events, content, guard)
+  const tags = createTags(driver, events, guard)
   const referrers = createReferrers(driver)
-  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events, content }, { sparse: options.sparseManifests ?? false })
+  const manifests = createManifests(driver, { blobs, tags, referrers, catalog, events, content, guard }, { sparse: options.sparseManifests ?? false })
   const uploads = createUploads(driver, blobs, { ttlMs: options.uploadTtlMs })
-  return { driver, events, catalog, blobs, tags, referrers, manifests, uploads }
+  return { driver, events, guard, catalog, blobs, tags, referrers, manifests, uploads }
 }
 
 export type Registry = ReturnType<typeof createRegistry>

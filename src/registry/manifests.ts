@@ -12,6 +12,7 @@ import type { Catalog } from './catalog.js'
 import { createContentCache, type ContentCache } from './content-cache.js'
 import { digestOf, looksLikeDigest, parseDigest } from './digest.js'
 import type { RegistryEvents } from './events.js'
+import { allowAll, type RegistryGuard } from './guard.js'
 import {
   MediaTypes, isIndexMediaType, isManifestMediaType, validateManifest, type ManifestMediaType
 } from './manifest-schemas.js'
@@ -54,6 +55,8 @@ export interface ManifestDeps {
   events: RegistryEvents
   /** Manifest bytes by digest (shared with blobs). */
   content?: ContentCache
+  /** Immutable tags and quotas, checked before anything is written. */
+  guard?: RegistryGuard
 }
 
 /** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
@@ -68,7 +71,7 @@ export interface ManifestOptions {
   sparse: boolean
 }
 
-export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events, content = createContentCache() }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
+export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events, content = createContentCache(), guard = allowAll }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
   // Content by digest never goes stale; only existence can change, and that is read from links every time.
   async function readBytes (digest: string): Promise<Buffer> {
     return await content.get(digest, async () => await driver.readAll(paths.blob(digest)))
@@ -162,6 +165,8 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       const problem = validateManifest(mediaType, doc)
       if (problem !== undefined) throw manifestInvalid(`invalid ${mediaType}: ${problem}`)
       await checkReferences(name, mediaType, doc)
+      for (const tag of tagsToSet) await tags.assertChangeable(name, tag, digest)
+      await guard.checkQuota(name, digest, bytes.length)
 
       // Bytes first, then the repository link, then referrers and tags: nothing points at missing content.
       if (await driver.stat(paths.blob(digest)) === undefined) await driver.write(paths.blob(digest), bytes)
@@ -187,6 +192,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       parseDigest(reference)
       const link = await readRecord<ManifestLink>(driver, paths.manifestLink(name, reference))
       if (link === undefined) throw manifestUnknown(reference)
+      await tags.assertNoImmutableTag(name, reference)
       await tags.deleteAllFor(name, reference)
       if (link.subject !== undefined) await referrers.remove(name, link.subject, reference)
       await driver.delete(paths.manifestLink(name, reference))

@@ -236,6 +236,12 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       await driver.deletePrefix(paths.uploadPrefix(id))
       throw digestInvalid('provided digest did not match uploaded content', { expected: digest, actual })
     }
+    try {
+      await blobs.checkQuota(name, digest, size) // before the bytes become a blob: a refused upload leaves nothing
+    } catch (err) {
+      await driver.deletePrefix(paths.uploadPrefix(id))
+      throw err
+    }
     if (await blobs.storedSize(digest) === undefined) {
       await driver.move(paths.uploadData(id), paths.blob(digest))
     }

@@ -87,5 +87,26 @@ export const paths = {
   cnrSearchPosting: (gramHex: string, name: string): string => `cnr/search/${gramHex}/${name}`,
   cnrSearchPrefix: (gramHex: string): string => `cnr/search/${gramHex}/`,
   cnrBlob: (name: string, cnrHex: string): string => `cnr/blobs/${name}/${cnrHex}`,
-  cnrDigest: (digest: string): string => `cnr/digests/${digestPath(digest)}`
+  cnrDigest: (digest: string): string => `cnr/digests/${digestPath(digest)}`,
+
+  // ---- immutable tags and quotas (src/governance) ---------------------------------------------------------
+  //   governance/namespaces/<ns>                              a namespace's rules: {immutable: [glob], quotaBytes?}
+  //   governance/usage/<ns>/total                             bytes the namespace holds: {usedBytes, recountedAt?}
+  //   governance/usage/<ns>/digests/<alg>/<hex>               the namespace holds this blob or manifest: {size}
+  //   governance/usage/<ns>/holders/<alg>/<hex>/<kind>/<name> repository <name> links it as a layer or manifest
+  // Usage records exist only for namespaces with a quota; each digest counts once however many repositories hold it.
+  governanceNamespace: (namespace: string): string => `governance/namespaces/${namespace}`,
+  governanceNamespacesPrefix: 'governance/namespaces/',
+  governanceNamespaceFromKey: (key: string): string => key.slice('governance/namespaces/'.length),
+  usagePrefix: (namespace: string): string => `governance/usage/${namespace}/`,
+  usageTotal: (namespace: string): string => `governance/usage/${namespace}/total`,
+  usageDigestsPrefix: (namespace: string): string => `governance/usage/${namespace}/digests/`,
+  usageAllHoldersPrefix: (namespace: string): string => `governance/usage/${namespace}/holders/`,
+  /** The layer links of a repository (read to recount usage), and the digest a layer or manifest link key names. */
+  layersPrefix: (name: string): string => `${repo(name)}/_layers/`,
+  digestFromLinkKey: (key: string): string => key.split('/').slice(-2).join(':'),
+  usageDigest: (namespace: string, digest: string): string => `governance/usage/${namespace}/digests/${digestPath(digest)}`,
+  usageHoldersPrefix: (namespace: string, digest: string): string => `governance/usage/${namespace}/holders/${digestPath(digest)}/`,
+  usageHolder: (namespace: string, digest: string, kind: 'layer' | 'manifest', name: string): string =>
+    `governance/usage/${namespace}/holders/${digestPath(digest)}/${kind}/${name}`
 } as const

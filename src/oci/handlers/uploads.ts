@@ -87,6 +87,9 @@ export async function startUpload (c: OciContext): Promise<unknown> {
     if (await mountFrom(c, mount, from)) return created(c, mount)
     // Nothing to mount: fall through to an ordinary session, as the spec asks.
   } else if (digest !== undefined) {
+    // The quota refuses a push of known size before its bytes are read (a chunked one, at its final PUT).
+    const length = Number(request.headers['content-length'])
+    if (Number.isSafeInteger(length) && length > 0) await registry.blobs.checkQuota(name, digest, length)
     await registry.uploads.putMonolithic(name, digest, body(c))
     return created(c, digest)
   }
