@@ -7,6 +7,7 @@ import { requestSerializer } from './auth/log.js'
 import { createIndexProjector } from './cnr/index-projector.js'
 import { createCnrService } from './cnr/service.js'
 import type { Config } from './config.js'
+import { createMetrics } from './metrics/index.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -34,7 +35,10 @@ export function createLogger (config: Config, destination?: NodeJS.WritableStrea
 
 export async function createBerth (config: Config, { driver, logger }: BerthOptions = {}) {
   const log = logger ?? createLogger(config)
-  const store = driver ?? await createDriver(config.storage)
+  const configured = driver ?? await createDriver(config.storage)
+  // Every service reaches the store through the metrics' timing wrapper (src/metrics/store.ts).
+  const metrics = createMetrics(configured.name)
+  const store = metrics.instrument(configured)
   const events = createEvents(log)
   const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events })
   const auth = createAuth(store, config.auth)
@@ -52,6 +56,7 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
     cnr,
     cnrIndex,
     packages,
+    metrics,
     async close (): Promise<void> {
       unsubscribe()
       await store.close()
