@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServ
 import { cnrApi } from './cnr/index.js'
 import type { Berth } from './compose.js'
 import { health } from './health.js'
+import { metricsApi } from './metrics/plugin.js'
 import { answerUnscopedErrors, clientErrorReply, errorReplyByPath } from './http/dialects.js'
 import { ociApi } from './oci/index.js'
 import { packagesApi } from './packages/index.js'
@@ -55,6 +56,8 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   answerUnscopedErrors(app)
   app.decorate('berth', berth)
   app.addHook('onClose', async () => { await berth.close() })
+  // First: it labels every route registered after it (src/metrics/plugin.ts).
+  await app.register(metricsApi, { metrics: berth.metrics, ...(config.metricsToken === undefined ? {} : { token: config.metricsToken }) })
   await app.register(health, { driver: berth.driver })
   await auth.bootstrap(app.log)
   await app.register(ociApi, { prefix: '/v2', registry, config, auth })

@@ -8,6 +8,7 @@ import { createIndexProjector } from './cnr/index-projector.js'
 import { createCnrService } from './cnr/service.js'
 import type { Config } from './config.js'
 import { RULES_CACHE_MS, createGovernance } from './governance/index.js'
+import { createMetrics } from './metrics/index.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -35,7 +36,10 @@ export function createLogger (config: Config, destination?: NodeJS.WritableStrea
 
 export async function createBerth (config: Config, { driver, logger }: BerthOptions = {}) {
   const log = logger ?? createLogger(config)
-  const store = driver ?? await createDriver(config.storage)
+  const configured = driver ?? await createDriver(config.storage)
+  // Every service reaches the store through the metrics' timing wrapper (src/metrics/store.ts).
+  const metrics = createMetrics(configured.name)
+  const store = metrics.instrument(configured)
   const events = createEvents(log)
   // Immutable tags and quotas; rules are cached as briefly as auth records (the CLI reads them uncached).
   const governance = createGovernance(store, { cacheMs: Math.min(RULES_CACHE_MS, config.auth.cacheTtlMs) })
@@ -45,6 +49,7 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
   const cnrIndex = createIndexProjector(cnr, registry.catalog)
   const unsubscribe = cnrIndex.subscribe(events)
   const unsubscribeUsage = governance.subscribe(events)
+  metrics.registerQuotaUsage(async () => await governance.quotaUsage())
   const packages = createPackageService(registry)
   return {
     config,
@@ -57,6 +62,7 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
     cnrIndex,
     packages,
     governance,
+    metrics,
     async close (): Promise<void> {
       unsubscribe()
       unsubscribeUsage()

@@ -25,6 +25,8 @@ export interface Config {
   allowOpen: boolean
   /** Server processes sharing the port (BERTH_WORKERS, src/workers.ts); 1 serves from this process alone. */
   workers: number
+  /** Bearer token GET /metrics requires (BERTH_METRICS_TOKEN); without one, it answers loopback clients only. */
+  metricsToken?: string
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
 }
@@ -53,7 +55,7 @@ const CORE_ENV_VARS = [
   'PORT', 'HOST', 'LOG_LEVEL', 'BERTH_STORAGE', 'BERTH_DATA_DIR', 'BERTH_MAX_MANIFEST_BYTES', 'BERTH_UPLOAD_TTL_SECONDS',
   'BERTH_SHUTDOWN_TIMEOUT_SECONDS', 'BERTH_S3_ENDPOINT', 'BERTH_S3_ACCESS_KEY', 'BERTH_S3_SECRET_KEY', 'BERTH_S3_BUCKET', 'BERTH_S3_REGION',
   'BERTH_S3_TIMEOUT_SECONDS', 'BERTH_S3_PRESIGNED_REDIRECTS', 'BERTH_S3_PUBLIC_ENDPOINT', 'BERTH_S3_PRESIGN_EXPIRY_SECONDS',
-  'BERTH_SPARSE_MANIFESTS', 'BERTH_ALLOW_OPEN', 'BERTH_WORKERS'
+  'BERTH_SPARSE_MANIFESTS', 'BERTH_ALLOW_OPEN', 'BERTH_WORKERS', 'BERTH_METRICS_TOKEN'
 ] as const
 
 /** The variables BERTH_STORAGE=s3 cannot do without. */
@@ -92,6 +94,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     allowOpen: boolFrom(env, 'BERTH_ALLOW_OPEN', false),
     // One process by default. More share the port (one per core pays on small reads); each costs its idle RSS.
     workers: intFrom(env, 'BERTH_WORKERS', 1, 1, 64),
+    ...(env.BERTH_METRICS_TOKEN === undefined || env.BERTH_METRICS_TOKEN === '' ? {} : { metricsToken: env.BERTH_METRICS_TOKEN }),
     auth: authConfigFrom(env)
   }
 }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError, type Config, type StorageConfig } from './config.js'
 import type { StorageDriver } from './storage/driver.js'
+import { innerDriver } from './metrics/store.js'
 import { FilesystemDriver } from './storage/drivers/filesystem.js'
 import { createDriver } from './storage/factory.js'
 
@@ -121,7 +122,7 @@ export async function logStarted (app: FastifyInstance, config: Config): Promise
   const berth = version()
   app.log.info({ version: berth, storage: storage.driver, location, auth, address, workers: config.workers },
     `berth ${berth} started: ${storage.driver} store at ${location}, auth ${auth}, listening on ${address}`)
-  const driver = app.berth.driver
+  const driver = innerDriver(app.berth.driver)
   if (driver instanceof FilesystemDriver) {
     const { tempFiles, lockFiles, uploads } = driver.cleaned
     if (tempFiles + lockFiles + uploads > 0) {

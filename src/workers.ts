@@ -12,6 +12,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { hostname } from 'node:os'
 import type { Config } from './config.js'
+import { answerScrape } from './metrics/cluster.js'
 
 /** A worker that dies this soon after it started is failing, not crashing once: it is not replaced. */
 const MIN_UPTIME_MS = 5000
@@ -66,6 +67,9 @@ export async function superviseWorkers (config: Config): Promise<void> {
       })
     })
   }
+
+  // A worker asked for every worker's metrics (its /metrics was scraped).
+  cluster.on('message', (worker, message) => { answerScrape(worker, message) })
 
   cluster.on('exit', (worker, code, signal) => {
     serving.delete(worker)

@@ -37,6 +37,7 @@ export async function ociApi (app: FastifyInstance, { registry, config, auth }: 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const rest = (request.params as { '*'?: string })['*'] ?? ''
     const match = matchRoute(request.method, rest)
+    request.metricsRoute = match.path
     const access = await authorizeOci(auth, request, match)
     return await match.handler({ registry, config, request, reply, name: match.name, target: match.target, access })
   }

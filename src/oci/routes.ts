@@ -20,6 +20,8 @@ export type RouteAccess = 'base' | 'catalog' | 'pull' | 'push' | 'delete'
 interface Route {
   /** The distribution-spec endpoint ids, for tracing conformance failures. */
   spec: string
+  /** The endpoint as a route pattern, for metrics labels. */
+  path: string
   /** Matches the path after /v2/; group 1 is the repository name, group 2 the final segment. */
   pattern: RegExp
   methods: Partial<Record<Method, OciHandler>>
@@ -30,23 +32,25 @@ interface Route {
 const base: OciHandler = async () => ({})
 
 export const routes: Route[] = [
-  { spec: 'end-1', pattern: /^$/, methods: { GET: base, HEAD: base }, access: 'base' },
-  { spec: 'catalog', pattern: /^_catalog$/, methods: { GET: listCatalog }, access: 'catalog' },
-  { spec: 'end-8', pattern: /^(.+)\/tags\/list$/, methods: { GET: listTags } },
-  { spec: 'end-12', pattern: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
+  { spec: 'end-1', path: '/v2/', pattern: /^$/, methods: { GET: base, HEAD: base }, access: 'base' },
+  { spec: 'catalog', path: '/v2/_catalog', pattern: /^_catalog$/, methods: { GET: listCatalog }, access: 'catalog' },
+  { spec: 'end-8', path: '/v2/:name/tags/list', pattern: /^(.+)\/tags\/list$/, methods: { GET: listTags } },
+  { spec: 'end-12', path: '/v2/:name/referrers/:digest', pattern: /^(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
   {
     spec: 'end-3 end-7 end-9',
+    path: '/v2/:name/manifests/:reference',
     pattern: /^(.+)\/manifests\/([^/]+)$/,
     methods: { GET: getManifest, HEAD: headManifest, PUT: putManifest, DELETE: deleteManifest }
   },
-  { spec: 'end-4 end-11', pattern: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
+  { spec: 'end-4 end-11', path: '/v2/:name/blobs/uploads/', pattern: /^(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
   {
     spec: 'end-5 end-6 end-13',
+    path: '/v2/:name/blobs/uploads/:uuid',
     pattern: /^(.+)\/blobs\/uploads\/([^/]+)$/,
     methods: { GET: getUpload, PATCH: patchUpload, PUT: completeUpload, DELETE: cancelUpload },
     access: 'push' // an upload session is part of a push, whatever the method
   },
-  { spec: 'end-2 end-10', pattern: /^(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: headBlob, DELETE: deleteBlob } }
+  { spec: 'end-2 end-10', path: '/v2/:name/blobs/:digest', pattern: /^(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: headBlob, DELETE: deleteBlob } }
 ]
 
 export interface RouteMatch {
@@ -54,6 +58,8 @@ export interface RouteMatch {
   name: string
   target: string
   access: RouteAccess
+  /** The route's pattern (Route.path). */
+  path: string
 }
 
 /** Finds the handler for a path below /v2/. Throws NOT_FOUND, UNSUPPORTED (405) or NAME_INVALID. */
@@ -68,7 +74,7 @@ export function matchRoute (method: string, path: string): RouteMatch {
     }
     const name = match[1] ?? ''
     if (match[1] !== undefined) assertValidName(name)
-    return { handler, name, target: match[2] ?? '', access: route.access ?? accessFor(method as Method) }
+    return { handler, name, target: match[2] ?? '', access: route.access ?? accessFor(method as Method), path: route.path }
   }
   throw new RegistryError('not-found', `no /v2 endpoint matches ${path}`)
 }
