@@ -3,14 +3,15 @@
 //
 // The other areas report through the small API on Metrics: recordGcRun(), recordWebhookDelivery() and
 // registerQuotaUsage(). The hot paths (requests, store operations) count into plain objects (series.ts).
-import cluster from 'node:cluster'
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Registry } from 'prom-client'
 import type { StorageDriver } from '../storage/driver.js'
+import { answerGathers } from './cluster.js'
 import { HttpStats, type RequestSeries } from './http-stats.js'
-import { registerCounter, registerHistogram } from './series.js'
+import { Tally, Timing, registerCounter, registerGauge, registerHistogram } from './series.js'
 import { InstrumentedDriver, createStoreStats, type OperationStats } from './store.js'
 
-export const CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE
+/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE, without loading prom-client to read it. */
+export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 /** What a GC run did (a dry run deletes nothing: it only counts as a run). */
 export interface GcRunReport {
@@ -30,102 +31,86 @@ export interface NamespaceUsage {
   limitBytes?: number
 }
 
-let processMetrics: Registry | undefined
+const GC_DURATION_BUCKETS: readonly number[] = [1, 5, 15, 60, 300, 900, 3600]
+
+let processMetrics: Promise<Registry> | undefined
 /**
  * The process metrics (CPU, memory, event-loop lag, GC, handles), registered once per process however many
- * Berth instances it builds (tests build many): their collectors watch the process from the first call on.
+ * Berth instances it builds (tests build many), from the first scrape on: CPU and memory are read whole
+ * when scraped, the event-loop and GC histograms count from then.
  */
-export function processRegistry (): Registry {
-  if (processMetrics === undefined) {
-    processMetrics = new Registry()
-    collectDefaultMetrics({ register: processMetrics })
-  }
-  return processMetrics
+export async function processRegistry (): Promise<Registry> {
+  processMetrics ??= import('prom-client').then(({ Registry, collectDefaultMetrics }) => {
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    return registry
+  })
+  return await processMetrics
 }
 
 export function createMetrics (driverName: string) {
-  const registry = new Registry()
   const http = new HttpStats()
   const store = createStoreStats(driverName)
   const storeOps = Object.values(store.operations)
 
-  const requests = (): RequestSeries[] => http.all
-  registerCounter(registry, 'berth_http_requests_total', 'HTTP requests answered, by dialect, method, route pattern and status.',
-    requests, s => s.count)
-  registerHistogram(registry, 'berth_http_request_duration_seconds', 'Time from a request\'s arrival to the end of its response.',
-    requests)
-  const withoutStatus = ({ labels: { status: _status, ...rest } }: RequestSeries): Record<string, string> => rest
-  registerCounter(registry, 'berth_http_received_bytes_total', 'Request body bytes read from clients, by dialect, method and route pattern.',
-    requests, s => s.received, withoutStatus)
-  registerCounter(registry, 'berth_http_sent_bytes_total', 'Response body bytes written to clients (blob streams included), by dialect, method and route pattern.',
-    requests, s => s.sent, withoutStatus)
+  // GC and webhooks count rarely; they keep plain tallies too, so that nothing here needs prom-client.
+  const gcRuns = new Tally()
+  const gcDeleted = new Tally()
+  const gcReclaimed = new Tally()
+  const gcDurations = new Map<string, Timing>()
+  const webhookDeliveries = new Tally()
 
-  const operations = (): OperationStats[] => storeOps
-  registerCounter(registry, 'berth_store_operations_total', 'Store operations, by driver and operation.', operations, s => s.count)
-  registerHistogram(registry, 'berth_store_operation_duration_seconds', 'Store operation latency (a read until its stream is open).', operations)
-  registerCounter(registry, 'berth_store_errors_total', 'Store operations that failed (not-found answers are not failures).', operations, s => s.errors)
-  // eslint-disable-next-line no-new
-  new Gauge({
-    name: 'berth_uploads_in_flight',
-    help: 'Upload requests streaming a body into the store now.',
-    registers: [registry],
-    collect () { this.set(store.uploadsInFlight) }
-  })
-
-  const gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage-collection runs, by mode (delete or dry-run).', labelNames: ['mode'], registers: [registry] })
-  const gcDeleted = new Counter({ name: 'berth_gc_deleted_objects_total', help: 'Objects garbage collection deleted, by kind.', labelNames: ['kind'], registers: [registry] })
-  const gcReclaimed = new Counter({ name: 'berth_gc_reclaimed_bytes_total', help: 'Bytes of blobs garbage collection deleted.', registers: [registry] })
-  const gcDuration = new Histogram({
-    name: 'berth_gc_run_duration_seconds',
-    help: 'Duration of garbage-collection runs, by mode.',
-    labelNames: ['mode'],
-    buckets: [1, 5, 15, 60, 300, 900, 3600],
-    registers: [registry]
-  })
-  const webhookDeliveries = new Counter({
-    name: 'berth_webhook_deliveries_total',
-    help: 'Webhook delivery attempts, by outcome (delivered; retrying: failed, will be retried; failed: given up).',
-    labelNames: ['outcome'],
-    registers: [registry]
-  })
-
-  // Quota usage is read from the store when scraped. Every worker would report the same figures: the
-  // cluster keeps the largest (one answer), not their sum.
+  // Quota usage is read from the store when scraped, once per scrape for both gauges.
   let usage: (() => Promise<NamespaceUsage[]>) | undefined
   let reading: Promise<NamespaceUsage[]> | undefined
-  /** One read per scrape, shared by both gauges (the registry collects them concurrently). */
   const readUsage = async (): Promise<NamespaceUsage[]> => {
     if (usage === undefined) return []
     reading ??= usage().finally(() => { reading = undefined })
     return await reading
   }
-  // eslint-disable-next-line no-new
-  new Gauge({
-    name: 'berth_quota_usage_bytes',
-    help: 'Bytes stored per namespace, as the quota counts them.',
-    labelNames: ['namespace'],
-    aggregator: 'max',
-    registers: [registry],
-    async collect () {
-      this.reset()
-      for (const u of await readUsage()) this.set({ namespace: u.namespace }, u.usedBytes)
-    }
-  })
-  // eslint-disable-next-line no-new
-  new Gauge({
-    name: 'berth_quota_limit_bytes',
-    help: 'The storage quota of each namespace that has one.',
-    labelNames: ['namespace'],
-    aggregator: 'max',
-    registers: [registry],
-    async collect () {
-      this.reset()
-      for (const u of await readUsage()) if (u.limitBytes !== undefined) this.set({ namespace: u.namespace }, u.limitBytes)
-    }
-  })
+
+  /** Berth's families, over the figures above; prom-client is loaded by the first scrape, not at start-up. */
+  async function buildRegistry (): Promise<Registry> {
+    const { Registry } = await import('prom-client')
+    const registry = new Registry()
+    const requests = (): RequestSeries[] => http.all
+    registerCounter(registry, 'berth_http_requests_total', 'HTTP requests answered, by dialect, method, route pattern and status.',
+      requests, s => s.count)
+    registerHistogram(registry, 'berth_http_request_duration_seconds', 'Time from a request\'s arrival to the end of its response.',
+      requests)
+    const withoutStatus = ({ labels: { status: _status, ...rest } }: RequestSeries): Record<string, string> => rest
+    registerCounter(registry, 'berth_http_received_bytes_total', 'Request body bytes read from clients, by dialect, method and route pattern.',
+      requests, s => s.received, withoutStatus)
+    registerCounter(registry, 'berth_http_sent_bytes_total', 'Response body bytes written to clients (blob streams included), by dialect, method and route pattern.',
+      requests, s => s.sent, withoutStatus)
+
+    const operations = (): OperationStats[] => storeOps
+    registerCounter(registry, 'berth_store_operations_total', 'Store operations, by driver and operation.', operations, s => s.count)
+    registerHistogram(registry, 'berth_store_operation_duration_seconds', 'Store operation latency (a read until its stream is open).', operations)
+    registerCounter(registry, 'berth_store_errors_total', 'Store operations that failed (not-found answers are not failures).', operations, s => s.errors)
+    registerGauge(registry, 'berth_uploads_in_flight', 'Upload requests streaming a body into the store now.',
+      async () => [{ labels: {}, value: store.uploadsInFlight }])
+
+    const tallied = (tally: Tally) => () => tally.series
+    registerCounter(registry, 'berth_gc_runs_total', 'Garbage-collection runs, by mode (delete or dry-run).', tallied(gcRuns), s => s.value)
+    registerCounter(registry, 'berth_gc_deleted_objects_total', 'Objects garbage collection deleted, by kind.', tallied(gcDeleted), s => s.value)
+    registerCounter(registry, 'berth_gc_reclaimed_bytes_total', 'Bytes of blobs garbage collection deleted.', tallied(gcReclaimed), s => s.value)
+    registerHistogram(registry, 'berth_gc_run_duration_seconds', 'Duration of garbage-collection runs, by mode.', () => gcDurations.values())
+    registerCounter(registry, 'berth_webhook_deliveries_total',
+      'Webhook delivery attempts, by outcome (delivered; retrying: failed, will be retried; failed: given up).',
+      tallied(webhookDeliveries), s => s.value)
+
+    // Every worker reads the same usage from the store: the cluster keeps the largest (one answer), not the sum.
+    registerGauge(registry, 'berth_quota_usage_bytes', 'Bytes stored per namespace, as the quota counts them.',
+      async () => (await readUsage()).map(u => ({ labels: { namespace: u.namespace }, value: u.usedBytes })), 'max')
+    registerGauge(registry, 'berth_quota_limit_bytes', 'The storage quota of each namespace that has one.',
+      async () => (await readUsage()).flatMap(u => u.limitBytes === undefined ? [] : [{ labels: { namespace: u.namespace }, value: u.limitBytes }]), 'max')
+    return registry
+  }
+  let registry: Promise<Registry> | undefined
+  const berthRegistry = async (): Promise<Registry> => await (registry ??= buildRegistry())
 
   return {
-    registry,
     http,
     store,
 
@@ -136,15 +121,17 @@ export function createMetrics (driverName: string) {
 
     recordGcRun ({ deleted, reclaimedBytes, durationSeconds, dryRun }: GcRunReport): void {
       const mode = dryRun ? 'dry-run' : 'delete'
-      gcRuns.inc({ mode })
-      gcDuration.observe({ mode }, durationSeconds)
+      gcRuns.add({ mode })
+      let timing = gcDurations.get(mode)
+      if (timing === undefined) gcDurations.set(mode, timing = new Timing({ mode }, GC_DURATION_BUCKETS))
+      timing.observe(durationSeconds)
       if (dryRun) return
-      for (const [kind, n] of Object.entries(deleted)) if (n > 0) gcDeleted.inc({ kind }, n)
-      if (reclaimedBytes > 0) gcReclaimed.inc(reclaimedBytes)
+      for (const [kind, n] of Object.entries(deleted)) if (n > 0) gcDeleted.add({ kind }, n)
+      if (reclaimedBytes > 0) gcReclaimed.add({}, reclaimedBytes)
     },
 
     recordWebhookDelivery ({ outcome }: { outcome: WebhookOutcome }): void {
-      webhookDeliveries.inc({ outcome })
+      webhookDeliveries.add({ outcome })
     },
 
     /** Quota usage per namespace comes from `read`, called when /metrics is scraped (the last one given wins). */
@@ -154,18 +141,19 @@ export function createMetrics (driverName: string) {
 
     /** This process's metrics in the Prometheus text format: process metrics first, then Berth's. */
     async render (): Promise<string> {
-      return `${await processRegistry().metrics()}\n${await registry.metrics()}`
+      const [process, berth] = await Promise.all([processRegistry(), berthRegistry()])
+      return `${await process.metrics()}\n${await berth.metrics()}`
     },
 
     /**
-     * In a cluster worker: answers the primary's requests for this worker's figures (prom-client's
-     * AggregatorRegistry protocol), so that the primary can sum every worker's (see cluster.ts).
+     * In a cluster worker: answers the primary's requests for this worker's figures (as prom-client's
+     * getMetricsAsJSON() gives them), so that the primary can sum every worker's (see cluster.ts).
      */
     joinCluster (): void {
-      if (!cluster.isWorker) return
-      AggregatorRegistry.setRegistries([processRegistry(), registry])
-      // eslint-disable-next-line no-new
-      new AggregatorRegistry() // installs the worker's listener
+      answerGathers(async () => {
+        const [process, berth] = await Promise.all([processRegistry(), berthRegistry()])
+        return [...await process.getMetricsAsJSON(), ...await berth.getMetricsAsJSON()]
+      })
     }
   }
 }

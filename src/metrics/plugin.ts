@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandl
 import fp from 'fastify-plugin'
 import { scrapeCluster } from './cluster.js'
 import type { RouteStats } from './http-stats.js'
-import { CONTENT_TYPE, processRegistry, type Metrics } from './index.js'
+import { CONTENT_TYPE, type Metrics } from './index.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -73,7 +73,6 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
 
 async function metricsPlugin (app: FastifyInstance, { metrics, token }: MetricsPluginOptions): Promise<void> {
   const { http } = metrics
-  processRegistry() // process metrics watch from start-up, not from the first scrape
   metrics.joinCluster()
   app.decorateRequest('metricsRoute', undefined)
 

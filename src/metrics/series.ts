@@ -3,7 +3,8 @@
 // on this project's build box); these keep one object per label set, found once, and count into plain
 // fields (about 10 ns). prom-client reads them only when scraped: each family below is registered in a
 // prom-client Registry as a metric whose get() returns what prom-client's own metrics return, so the text
-// format and the cluster aggregation (AggregatorRegistry, summing by label set) are prom-client's.
+// format and the cluster aggregation (AggregatorRegistry, summing by label set) are prom-client's. Nothing here
+// loads prom-client: a process pays for it (about 12 MiB) only once it is scraped (index.ts).
 import type { Metric, Registry } from 'prom-client'
 
 /** Latency buckets in seconds, from a cached manifest GET (sub-millisecond) to a slow multi-GiB push. */
@@ -16,28 +17,49 @@ export class Timing {
   count = 0
   sum = 0
   /** Observations per bucket (not cumulative); the last slot counts those above every bound. */
-  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1)
-  constructor (readonly labels: Labels) {}
+  readonly buckets: Float64Array
+  constructor (readonly labels: Labels, readonly bounds: readonly number[] = LATENCY_BUCKETS) {
+    this.buckets = new Float64Array(bounds.length + 1)
+  }
 
   observe (seconds: number): void {
     this.count++
     this.sum += seconds
     let i = 0
-    while (i < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[i] as number)) i++
+    while (i < this.bounds.length && seconds > (this.bounds[i] as number)) i++
     this.buckets[i] = (this.buckets[i] as number) + 1
+  }
+}
+
+/** Counts by label set, for counters bumped now and then (GC runs, webhook deliveries), not per request. */
+export class Tally {
+  private readonly byKey = new Map<string, { labels: Labels, value: number }>()
+
+  add (labels: Labels, n = 1): void {
+    const key = JSON.stringify(labels)
+    const found = this.byKey.get(key)
+    if (found === undefined) this.byKey.set(key, { labels, value: n })
+    else found.value += n
+  }
+
+  get series (): Iterable<{ labels: Labels, value: number }> {
+    return this.byKey.values()
   }
 }
 
 interface Value { labels: Record<string, string | number>, value: number, metricName?: string }
 
+type Aggregator = 'sum' | 'max'
+
 /** A metric family computed from `values()` when scraped, registered in `registry` as prom-client's are. */
-function register (registry: Registry, name: string, help: string, type: 'counter' | 'histogram', values: () => Value[]): void {
+function register (registry: Registry, name: string, help: string, type: 'counter' | 'histogram' | 'gauge',
+  values: () => Value[] | Promise<Value[]>, aggregator: Aggregator = 'sum'): void {
   const family = {
     name,
     help,
     type,
-    aggregator: 'sum' as const,
-    get: async () => ({ name, help, type, aggregator: 'sum' as const, values: values() }),
+    aggregator,
+    get: async () => ({ name, help, type, aggregator, values: await values() }),
     reset: () => {}
   }
   registry.registerMetric(family as unknown as Metric)
@@ -50,9 +72,9 @@ export function registerHistogram (registry: Registry, name: string, help: strin
     for (const s of series()) {
       if (s.count === 0) continue
       let cumulative = 0
-      for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      for (let i = 0; i < s.bounds.length; i++) {
         cumulative += s.buckets[i] as number
-        values.push({ labels: { ...s.labels, le: LATENCY_BUCKETS[i] as number }, value: cumulative, metricName: `${name}_bucket` })
+        values.push({ labels: { ...s.labels, le: s.bounds[i] as number }, value: cumulative, metricName: `${name}_bucket` })
       }
       values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${name}_bucket` })
       values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${name}_sum` })
@@ -81,4 +103,13 @@ export function registerCounter<S extends { labels: Labels }> (registry: Registr
     }
     return [...byKey.values()]
   })
+}
+
+/**
+ * A gauge family read when scraped. `aggregator` says how the cluster combines workers' values: 'max' for
+ * figures every worker reads alike from the store (they are one answer, not parts of a sum).
+ */
+export function registerGauge (registry: Registry, name: string, help: string,
+  values: () => Promise<Array<{ labels: Labels, value: number }>>, aggregator: Aggregator = 'sum'): void {
+  register(registry, name, help, 'gauge', async () => (await values()).map(v => ({ labels: { ...v.labels }, value: v.value })), aggregator)
 }
