@@ -55,6 +55,8 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   answerUnscopedErrors(app)
   app.decorate('berth', berth)
   app.addHook('onClose', async () => { await berth.close() })
+  // A serving replica sends webhooks from the shared outbox (the CLI and inject-only tests do not listen).
+  app.addHook('onListen', () => { berth.webhooks.start() })
   await app.register(health, { driver: berth.driver })
   await auth.bootstrap(app.log)
   await app.register(ociApi, { prefix: '/v2', registry, config, auth })

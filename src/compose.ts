@@ -12,12 +12,15 @@ import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
 import type { StorageDriver } from './storage/driver.js'
 import { createDriver } from './storage/factory.js'
+import { createWebhooks, type DeliveryReport } from './webhooks/index.js'
 
 export interface BerthOptions {
   /** Use this driver instead of the configured one (tests). */
   driver?: StorageDriver
   /** Log here instead of stdout at the configured level (the CLI logs to stderr). */
   logger?: Logger
+  /** Told of every webhook delivery attempt (for metrics; see src/webhooks/index.ts). */
+  onWebhookDelivery?: (report: DeliveryReport) => void
 }
 
 /** The process logger: the configured level, credentials redacted (src/auth/log.ts masks query strings). */
@@ -32,7 +35,7 @@ export function createLogger (config: Config, destination?: NodeJS.WritableStrea
   return pino(options, destination ?? process.stdout)
 }
 
-export async function createBerth (config: Config, { driver, logger }: BerthOptions = {}) {
+export async function createBerth (config: Config, { driver, logger, onWebhookDelivery }: BerthOptions = {}) {
   const log = logger ?? createLogger(config)
   const store = driver ?? await createDriver(config.storage)
   const events = createEvents(log)
@@ -42,6 +45,9 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
   const cnrIndex = createIndexProjector(cnr, registry.catalog)
   const unsubscribe = cnrIndex.subscribe(events)
   const packages = createPackageService(registry)
+  // Subscribed after the CNR index, so a receiver told of a write finds the index already updated.
+  const webhooks = createWebhooks(store, config.webhooks, { log, ...(onWebhookDelivery === undefined ? {} : { onDelivery: onWebhookDelivery }) })
+  const unsubscribeWebhooks = webhooks.subscribe(events)
   return {
     config,
     log,
@@ -52,8 +58,11 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
     cnr,
     cnrIndex,
     packages,
+    webhooks,
     async close (): Promise<void> {
       unsubscribe()
+      unsubscribeWebhooks()
+      await webhooks.stop()
       await store.close()
     }
   }

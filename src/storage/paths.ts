@@ -87,5 +87,16 @@ export const paths = {
   cnrSearchPosting: (gramHex: string, name: string): string => `cnr/search/${gramHex}/${name}`,
   cnrSearchPrefix: (gramHex: string): string => `cnr/search/${gramHex}/`,
   cnrBlob: (name: string, cnrHex: string): string => `cnr/blobs/${name}/${cnrHex}`,
-  cnrDigest: (digest: string): string => `cnr/digests/${digestPath(digest)}`
+  cnrDigest: (digest: string): string => `cnr/digests/${digestPath(digest)}`,
+
+  // ---- webhooks (src/webhooks) ----------------------------------------------------------------------------
+  // One queue per receiver URL; a delivery id is `<url key>/<event id>`, where the url key is the first 16 hex
+  // digits of the URL's sha256 and event ids sort by creation time, so each queue lists oldest first.
+  //   webhooks/outbox/<url key>/<event id>   a delivery to make: {url, type, body, attempts, nextAttemptAt, lease?, lastError?}
+  //   webhooks/failed/<url key>/<event id>   a delivery that used up its attempts: the same record, with failedAt
+  webhookOutboxPrefix: 'webhooks/outbox/',
+  webhookFailedPrefix: 'webhooks/failed/',
+  webhookQueuePrefix: (urlKey: string): string => `webhooks/outbox/${urlKey}/`,
+  webhookOutbox: (deliveryId: string): string => `webhooks/outbox/${deliveryId}`,
+  webhookFailed: (deliveryId: string): string => `webhooks/failed/${deliveryId}`
 } as const
