@@ -58,6 +58,8 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   app.addHook('onClose', async () => { await berth.close() })
   // First: it labels every route registered after it (src/metrics/plugin.ts).
   await app.register(metricsApi, { metrics: berth.metrics, ...(config.metricsToken === undefined ? {} : { token: config.metricsToken }) })
+  // A serving replica sends webhooks from the shared outbox (the CLI and inject-only tests do not listen).
+  app.addHook('onListen', () => { berth.webhooks.start() })
   await app.register(health, { driver: berth.driver })
   await auth.bootstrap(app.log)
   await app.register(ociApi, { prefix: '/v2', registry, config, auth })

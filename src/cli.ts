@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { GOVERNANCE_USAGE, immutableCommand, quotaCommand } from './governance/cli.js'
 import { isValidName } from './registry/reference.js'
 import { openStore } from './startup.js'
+import { WEBHOOKS_USAGE, webhooksCommand } from './webhooks/cli.js'
 
 const USAGE = `usage: berth [serve]                                   run the registry (the default)
        berth user add <name> [--admin]                  create a user; the password is read from stdin
@@ -27,6 +28,7 @@ const USAGE = `usage: berth [serve]                                   run the re
        berth repo visibility <name> [public|private]    show or set who may pull a repository
        berth cnr reindex                                rebuild the CNR package index from the store
 ${GOVERNANCE_USAGE}
+${WEBHOOKS_USAGE}
 
 The store is the one the server uses: BERTH_DATA_DIR, or BERTH_STORAGE=s3 and BERTH_S3_*.
 A user owns the namespace of their name (alice/...); "*" in a policy means every signed-in user.`
@@ -225,14 +227,19 @@ async function dispatch (argv: string[]): Promise<number> {
     return 0
   }
   const governanceIo = { out, usage: (message: string) => new UsageError(message) }
+  const webhooks = async (berth: Berth, args: string[]): Promise<number> => await webhooksCommand(berth.webhooks, args, {
+    out, err: line => { io.stderr.write(`${line}\n`) }, usage: message => new UsageError(message)
+  })
   const run = {
     user: userCommand,
     policy: policyCommand,
     repo: repoCommand,
     cnr: cnrCommand,
     immutable: async (b: Berth, a: string[]) => await immutableCommand(b, a, governanceIo),
-    quota: async (b: Berth, a: string[]) => await quotaCommand(b, a, governanceIo)
+    quota: async (b: Berth, a: string[]) => await quotaCommand(b, a, governanceIo),
+    webhooks
   }[command]
+
   if (run === undefined) throw new UsageError(`unknown command "${command}"`)
   const loaded = loadConfig(io.env)
   // A command reads the store afresh: what it just wrote, or what a server wrote, is never cached away.

@@ -14,12 +14,15 @@ import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
 import type { StorageDriver } from './storage/driver.js'
 import { createDriver } from './storage/factory.js'
+import { createWebhooks, type DeliveryReport } from './webhooks/index.js'
 
 export interface BerthOptions {
   /** Use this driver instead of the configured one (tests). */
   driver?: StorageDriver
   /** Log here instead of stdout at the configured level (the CLI logs to stderr). */
   logger?: Logger
+  /** Told of every webhook delivery attempt (for metrics; see src/webhooks/index.ts). */
+  onWebhookDelivery?: (report: DeliveryReport) => void
 }
 
 /** The process logger: the configured level, credentials redacted (src/auth/log.ts masks query strings). */
@@ -34,7 +37,7 @@ export function createLogger (config: Config, destination?: NodeJS.WritableStrea
   return pino(options, destination ?? process.stdout)
 }
 
-export async function createBerth (config: Config, { driver, logger }: BerthOptions = {}) {
+export async function createBerth (config: Config, { driver, logger, onWebhookDelivery }: BerthOptions = {}) {
   const log = logger ?? createLogger(config)
   const configured = driver ?? await createDriver(config.storage)
   // Every service reaches the store through the metrics' timing wrapper (src/metrics/store.ts).
@@ -51,6 +54,15 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
   const unsubscribeUsage = governance.subscribe(events)
   metrics.registerQuotaUsage(async () => await governance.quotaUsage())
   const packages = createPackageService(registry)
+  // Subscribed after the CNR index, so a receiver told of a write finds the index already updated.
+  const webhooks = createWebhooks(store, config.webhooks, {
+    log,
+    onDelivery: report => {
+      metrics.recordWebhookDelivery(report)
+      onWebhookDelivery?.(report)
+    }
+  })
+  const unsubscribeWebhooks = webhooks.subscribe(events)
   return {
     config,
     log,
@@ -63,9 +75,12 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
     packages,
     governance,
     metrics,
+    webhooks,
     async close (): Promise<void> {
       unsubscribe()
       unsubscribeUsage()
+      unsubscribeWebhooks()
+      await webhooks.stop()
       await store.close()
     }
   }

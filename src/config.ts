@@ -29,6 +29,8 @@ export interface Config {
   metricsToken?: string
   /** Users, tokens and permissions (src/auth); see authConfigFrom() at the end of this file. */
   auth: AuthConfig
+  /** Event notifications (src/webhooks); see webhookConfigFrom() at the end of this file. */
+  webhooks: WebhookConfig
 }
 
 /** `root` (BERTH_DATA_DIR) is where the filesystem driver keeps its data; the s3 driver does not use it. */
@@ -95,7 +97,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // One process by default. More share the port (one per core pays on small reads); each costs its idle RSS.
     workers: intFrom(env, 'BERTH_WORKERS', 1, 1, 64),
     ...(env.BERTH_METRICS_TOKEN === undefined || env.BERTH_METRICS_TOKEN === '' ? {} : { metricsToken: env.BERTH_METRICS_TOKEN }),
-    auth: authConfigFrom(env)
+    auth: authConfigFrom(env),
+    webhooks: webhookConfigFrom(env)
   }
 }
 
@@ -239,5 +242,68 @@ function choiceFrom<T extends string> (env: NodeJS.ProcessEnv, name: string, cho
   return value
 }
 
+// ---- webhooks (src/webhooks) -----------------------------------------------------------------------------------
+
+export interface WebhookConfig {
+  /** Receivers of every event (BERTH_WEBHOOK_URLS); empty: webhooks are off and nothing is written or run. */
+  urls: string[]
+  /** HMAC-SHA256 key of the Berth-Signature header. */
+  secret: string
+  /** Share of manifest GETs announced as pull events, 0 (off) to 1. */
+  pullSample: number
+  /** A delivery that failed this many times is kept as failed (`berth webhooks list --failed`). */
+  maxAttempts: number
+  /** Delay before the first retry; each further retry waits twice as long, up to retryMaxMs. */
+  retryMs: number
+  retryMaxMs: number
+  /** A receiver that has not answered within this time has failed the attempt. */
+  timeoutMs: number
+  /** How often each replica looks for deliveries that other replicas wrote or that are due for a retry. */
+  pollMs: number
+}
+
+export const WEBHOOK_ENV_VARS = [
+  'BERTH_WEBHOOK_URLS', 'BERTH_WEBHOOK_SECRET', 'BERTH_WEBHOOK_PULL_SAMPLE', 'BERTH_WEBHOOK_MAX_ATTEMPTS',
+  'BERTH_WEBHOOK_RETRY_MS', 'BERTH_WEBHOOK_RETRY_MAX_MS', 'BERTH_WEBHOOK_TIMEOUT_SECONDS', 'BERTH_WEBHOOK_POLL_MS'
+] as const
+
+const WEBHOOK_SECRET_MIN_LENGTH = 16
+
+export function webhookConfigFrom (env: NodeJS.ProcessEnv): WebhookConfig {
+  const urls = (env.BERTH_WEBHOOK_URLS ?? '').split(',').map(u => u.trim()).filter(u => u !== '')
+  for (const raw of urls) {
+    let url: URL | undefined
+    try { url = new URL(raw) } catch {}
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '' || url.hash !== '') {
+      throw new ConfigError(`BERTH_WEBHOOK_URLS must be comma-separated http:// or https:// URLs (got "${raw}")`)
+    }
+    // Receivers are listed by the CLI and in logs: a password in the URL would be shown there.
+    if (url.username !== '' || url.password !== '') throw new ConfigError(`BERTH_WEBHOOK_URLS must not hold credentials (got "${url.host}")`)
+  }
+  if (new Set(urls).size !== urls.length) throw new ConfigError('BERTH_WEBHOOK_URLS lists a URL twice')
+  const secret = env.BERTH_WEBHOOK_SECRET ?? ''
+  if (urls.length > 0 && secret.length < WEBHOOK_SECRET_MIN_LENGTH) {
+    throw new ConfigError(`BERTH_WEBHOOK_URLS needs BERTH_WEBHOOK_SECRET, at least ${WEBHOOK_SECRET_MIN_LENGTH} characters (every event is signed with it)`)
+  }
+  const rawSample = env.BERTH_WEBHOOK_PULL_SAMPLE ?? ''
+  const pullSample = rawSample === '' ? 0 : Number(rawSample)
+  if (!Number.isFinite(pullSample) || pullSample < 0 || pullSample > 1) {
+    throw new ConfigError(`BERTH_WEBHOOK_PULL_SAMPLE must be a number from 0 (no pull events) to 1 (every pull) (got "${rawSample}")`)
+  }
+  const retryMs = intFrom(env, 'BERTH_WEBHOOK_RETRY_MS', 1000, 10, 3600_000)
+  const retryMaxMs = intFrom(env, 'BERTH_WEBHOOK_RETRY_MAX_MS', 300_000, 10, 24 * 3600_000)
+  if (retryMaxMs < retryMs) throw new ConfigError('BERTH_WEBHOOK_RETRY_MAX_MS must not be less than BERTH_WEBHOOK_RETRY_MS')
+  return {
+    urls,
+    secret,
+    pullSample,
+    maxAttempts: intFrom(env, 'BERTH_WEBHOOK_MAX_ATTEMPTS', 10, 1, 1000),
+    retryMs,
+    retryMaxMs,
+    timeoutMs: intFrom(env, 'BERTH_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 300) * 1000,
+    pollMs: intFrom(env, 'BERTH_WEBHOOK_POLL_MS', 1000, 10, 3600_000)
+  }
+}
+
 /** Every environment variable loadConfig() reads (checked against docker-compose.yml by test/compose.test.ts). */
-export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS] as const
+export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS] as const

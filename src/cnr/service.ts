@@ -95,7 +95,7 @@ export interface CnrServiceOptions {
 }
 
 export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1024 * 1024 }: CnrServiceOptions = {}) {
-  const { driver, tags, manifests, blobs } = registry
+  const { driver, tags, manifests, blobs, events } = registry
   const records = createRecords(driver)
   const index = createPackageIndex(driver, records)
   const channels = createChannelStore(records)
@@ -257,7 +257,14 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
       const target = state === undefined ? undefined : await tags.get(name, releaseToTag(state.current))
       if (target === undefined) await tags.delete(name, channel)
       else await tags.set(name, channel, target)
+      await channelChanged(name, channel, state)
     }
+  }
+
+  async function channelChanged (name: string, channel: string, state: ChannelState | undefined): Promise<void> {
+    await events.emit('cnr-channel-changed', {
+      repository: name, channel, releases: state?.releases ?? [], ...(state === undefined ? {} : { current: state.current })
+    })
   }
 
   function channelView (channel: string, state: ChannelState): Channel {
@@ -356,6 +363,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         const entry = classifyManifest({ mediaType: OciTypes.manifest, digest, size: bytes.length }, parseDocument(bytes)) as PackageEntry
         await writeRelease(name, release, [...(current?.entries ?? []).filter(e => e.mediaType !== mediaType), entry])
         if (tombstone !== undefined) await driver.delete(tombstoneKey)
+        await events.emit('cnr-release-pushed', { repository: name, release, mediaType, digest })
       })
       await writeRecord(driver, paths.cnrBlob(name, tarball.cnrDigest), { digest: layer.digest, size: layer.size } satisfies BlobLink)
       await writeRecord(driver, paths.cnrDigest(layer.digest), { cnrDigest: tarball.cnrDigest })
@@ -440,6 +448,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         }
         await driver.write(paths.cnrDeleted(name, found.tag, entry.mediaType), encodeRecord(tombstone))
         await writeRelease(name, release, found.entries.filter(e => e !== entry))
+        await events.emit('cnr-release-deleted', { repository: name, release, mediaType: entry.mediaType })
         return { status: 'deleted', package: name, release }
       })
     },
@@ -490,6 +499,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         await tags.assertChangeable(name, channel, found.ref.digest, existing ?? null)
         const state = await channels.addRelease(name, channel, release)
         await tags.set(name, channel, found.ref)
+        await channelChanged(name, channel, state)
         return channelView(channel, state)
       })
     },
@@ -512,6 +522,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         await tags.assertChangeable(name, channel, 'delete')
         if (!await channels.delete(name, channel)) throw channelNotFound(name, channel)
         await tags.delete(name, channel)
+        await channelChanged(name, channel, undefined)
         return { channel, package: name, action: 'delete' }
       })
     },

@@ -100,7 +100,8 @@ export function createPackageService (registry: Registry) {
         layers: [{ mediaType: LAYER, digest: layer.digest, size: layer.size, annotations: { [TITLE]: file.file } }],
         annotations: { 'org.opencontainers.image.created': new Date().toISOString(), 'org.opencontainers.image.version': file.version }
       }
-      await manifests.put(file.repository, file.version, Buffer.from(JSON.stringify(manifest)), MANIFEST)
+      const { digest } = await manifests.put(file.repository, file.version, Buffer.from(JSON.stringify(manifest)), MANIFEST)
+      await registry.events.emit('package-uploaded', { repository: file.repository, file: file.file, version: file.version, digest, size: layer.size })
     },
 
     async get (fileName: string): Promise<Download> {
@@ -116,6 +117,7 @@ export function createPackageService (registry: Registry) {
       const found = file === undefined ? undefined : await find(file)
       if (file === undefined || found === undefined) throw new PackageFileError(404, '404 not found')
       await manifests.delete(file.repository, found.tag.digest)
+      await registry.events.emit('package-deleted', { repository: file.repository, file: file.file, version: file.version, digest: found.tag.digest })
     },
 
     /**

@@ -31,7 +31,27 @@ export type RegistryEvent = RegistryEventBase & (
   | { type: 'blob-committed', digest: string, size: number }
   /** A blob was unlinked from the repository (its bytes stay for other repositories). */
   | { type: 'blob-deleted', digest: string }
+  /** A manifest put finished: the manifest and every tag it named are written (after its manifest-put and tag-set events). */
+  | { type: 'push-completed', digest: string, mediaType: string, size: number, tags: string[], subject?: string }
+  /**
+   * A manifest was served by GET. Not a write: told only to listeners of this type (never to onAny), and only
+   * emitted when one listens (listens()), so pulls cost nothing when nobody asked for them.
+   */
+  | { type: 'manifest-pulled', reference: string, digest: string, mediaType: string, size: number }
+  /** CNR: a release and media type was pushed; `repository` is the package `<namespace>/<name>`. */
+  | { type: 'cnr-release-pushed', release: string, mediaType: string, digest: string }
+  /** CNR: a release and media type was deleted. */
+  | { type: 'cnr-release-deleted', release: string, mediaType: string }
+  /** CNR: a channel was created, moved or changed its releases; no `current` when the channel is gone. */
+  | { type: 'cnr-channel-changed', channel: string, current?: string, releases: string[] }
+  /** /packages: a file was stored; `repository` is `packages/<name>`, `digest` its manifest. */
+  | { type: 'package-uploaded', file: string, version: string, digest: string, size: number }
+  /** /packages: a file was deleted. */
+  | { type: 'package-deleted', file: string, version: string, digest: string }
 )
+
+/** Events that tell of reads, not writes: only listeners of their own type hear them. */
+const READ_EVENTS: ReadonlySet<string> = new Set<RegistryEvent['type']>(['manifest-pulled'])
 
 export type RegistryEventType = RegistryEvent['type']
 export type EventOf<T extends RegistryEventType> = Extract<RegistryEvent, { type: T }>
@@ -46,6 +66,8 @@ export interface EventLog {
 
 export function createEvents (log: EventLog, now: () => Date = () => new Date()) {
   const listeners: Array<{ type: RegistryEventType | '*', listener: Listener<any> }> = []
+  /** Listeners per type (onAny not counted), so listens() costs a lookup. */
+  const counts = new Map<RegistryEventType | '*', number>()
 
   const events = {
     /** Subscribes to one type of event; returns the unsubscribe function. */
@@ -53,16 +75,21 @@ export function createEvents (log: EventLog, now: () => Date = () => new Date())
       return subscribe(type, listener)
     },
 
-    /** Subscribes to every event (audit, metrics, webhooks). */
+    /** Subscribes to every write event (audit, metrics, webhooks); read events (READ_EVENTS) are not told. */
     onAny (listener: Listener): () => void {
       return subscribe('*', listener)
+    },
+
+    /** Whether a listener subscribed to this very type: emitters of read events ask before they build one. */
+    listens (type: RegistryEventType): boolean {
+      return (counts.get(type) ?? 0) > 0
     },
 
     /** Tells every listener of the event's type, one after the other; never throws. */
     async emit<T extends RegistryEventType> (type: T, payload: Payload<T>): Promise<void> {
       const event = { type, ...payload, at: now().toISOString() } as unknown as EventOf<T>
       for (const entry of [...listeners]) {
-        if (entry.type !== '*' && entry.type !== type) continue
+        if (entry.type === '*' ? READ_EVENTS.has(type) : entry.type !== type) continue
         try {
           await entry.listener(event)
         } catch (err) {
@@ -75,9 +102,12 @@ export function createEvents (log: EventLog, now: () => Date = () => new Date())
   function subscribe (type: RegistryEventType | '*', listener: Listener<any>): () => void {
     const entry = { type, listener }
     listeners.push(entry)
+    counts.set(type, (counts.get(type) ?? 0) + 1)
     return () => {
       const i = listeners.indexOf(entry)
-      if (i !== -1) listeners.splice(i, 1)
+      if (i === -1) return
+      listeners.splice(i, 1)
+      counts.set(type, (counts.get(type) ?? 1) - 1)
     }
   }
 

@@ -180,6 +180,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       await events.emit('manifest-put', { repository: name, digest, mediaType, size: bytes.length, ...(subject === undefined ? {} : { subject }) })
       const record = { digest, mediaType, size: bytes.length }
       for (const tag of tagsToSet) await tags.set(name, tag, record)
+      await events.emit('push-completed', { repository: name, ...record, tags: tagsToSet, ...(subject === undefined ? {} : { subject }) })
       return { digest, subject, tags: tagsToSet }
     },
 

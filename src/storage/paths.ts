@@ -108,5 +108,16 @@ export const paths = {
   usageDigest: (namespace: string, digest: string): string => `governance/usage/${namespace}/digests/${digestPath(digest)}`,
   usageHoldersPrefix: (namespace: string, digest: string): string => `governance/usage/${namespace}/holders/${digestPath(digest)}/`,
   usageHolder: (namespace: string, digest: string, kind: 'layer' | 'manifest', name: string): string =>
-    `governance/usage/${namespace}/holders/${digestPath(digest)}/${kind}/${name}`
+    `governance/usage/${namespace}/holders/${digestPath(digest)}/${kind}/${name}`,
+
+  // ---- webhooks (src/webhooks) ----------------------------------------------------------------------------
+  // One queue per receiver URL; a delivery id is `<url key>/<event id>`, where the url key is the first 16 hex
+  // digits of the URL's sha256 and event ids sort by creation time, so each queue lists oldest first.
+  //   webhooks/outbox/<url key>/<event id>   a delivery to make: {url, type, body, attempts, nextAttemptAt, lease?, lastError?}
+  //   webhooks/failed/<url key>/<event id>   a delivery that used up its attempts: the same record, with failedAt
+  webhookOutboxPrefix: 'webhooks/outbox/',
+  webhookFailedPrefix: 'webhooks/failed/',
+  webhookQueuePrefix: (urlKey: string): string => `webhooks/outbox/${urlKey}/`,
+  webhookOutbox: (deliveryId: string): string => `webhooks/outbox/${deliveryId}`,
+  webhookFailed: (deliveryId: string): string => `webhooks/failed/${deliveryId}`
 } as const

@@ -60,8 +60,9 @@ t.test('uploads, a tagged put, a tag delete and a digest delete, with their exac
   t.same(seen, [
     { type: 'manifest-put', repository, ...target, at: AT },
     { type: 'tag-set', repository, tag: '1.0.0', ...target, at: AT },
-    { type: 'tag-set', repository, tag: 'latest', ...target, at: AT }
-  ], 'the manifest, then each tag it was pushed with')
+    { type: 'tag-set', repository, tag: 'latest', ...target, at: AT },
+    { type: 'push-completed', repository, ...target, tags: ['1.0.0', 'latest'], at: AT }
+  ], 'the manifest, then each tag it was pushed with, then the whole push')
 
   seen.length = 0
   await registry.manifests.delete(repository, 'latest')
@@ -69,7 +70,7 @@ t.test('uploads, a tagged put, a tag delete and a digest delete, with their exac
 
   seen.length = 0
   await registry.manifests.put(repository, one.digest, one.bytes, MANIFEST, ['stable'])
-  t.same(seen.map(e => e.type), ['manifest-put', 'tag-set'], 'a put by digest with ?tag=')
+  t.same(seen.map(e => e.type), ['manifest-put', 'tag-set', 'push-completed'], 'a put by digest with ?tag=')
   seen.length = 0
   await registry.manifests.delete(repository, one.digest)
   t.same(seen, [
@@ -92,7 +93,8 @@ t.test('a manifest delete that leaves others does not empty the repository; a su
   const referrer = Buffer.from(JSON.stringify({ ...JSON.parse(one.bytes.toString('utf8')), subject: { mediaType: MANIFEST, digest: one.digest, size: one.bytes.length } }))
   seen.length = 0
   await registry.manifests.put('a/b', sha256(referrer), referrer, MANIFEST)
-  t.same(seen, [{ type: 'manifest-put', repository: 'a/b', digest: sha256(referrer), mediaType: MANIFEST, size: referrer.length, subject: one.digest, at: AT }])
+  const put = { repository: 'a/b', digest: sha256(referrer), mediaType: MANIFEST, size: referrer.length, subject: one.digest, at: AT }
+  t.same(seen, [{ type: 'manifest-put', ...put }, { type: 'push-completed', ...put, tags: [] }])
   seen.length = 0
   await registry.manifests.delete('a/b', one.digest)
   t.same(seen.map(e => e.type), ['tag-deleted', 'manifest-deleted'], 'the referrer is still there')
@@ -120,4 +122,19 @@ t.test('listeners are awaited before the write returns; one that fails is logged
 
   await registry.manifests.delete('a/b', '1.0.0')
   t.same(order, ['listener saw 1.0.0', 'put returned'], 'an unsubscribed listener is not called')
+})
+
+t.test('read events reach only listeners of their type, and listens() says whether one is there', async t => {
+  const { registry, seen } = await fixture(t)
+  const { events } = registry
+  t.notOk(events.listens('manifest-pulled'), 'onAny does not count')
+  const pulls: unknown[] = []
+  const off = events.on('manifest-pulled', event => { pulls.push(event) })
+  t.ok(events.listens('manifest-pulled'))
+  const pull = { repository: 'a/b', reference: 'v1', digest: sha256('x'), mediaType: MANIFEST, size: 1 }
+  await events.emit('manifest-pulled', pull)
+  t.same(pulls, [{ type: 'manifest-pulled', ...pull, at: AT }])
+  t.same(seen, [], 'an onAny listener hears writes only')
+  off()
+  t.notOk(events.listens('manifest-pulled'))
 })

@@ -18,7 +18,13 @@ export async function headManifest (c: OciContext): Promise<unknown> {
 }
 
 export async function getManifest (c: OciContext): Promise<unknown> {
-  const { bytes } = await c.registry.manifests.read(await negotiate(c))
+  const ref = await negotiate(c)
+  const { bytes } = await c.registry.manifests.read(ref)
+  const { events } = c.registry
+  // Pull events are opt-in (sampled webhooks): without a listener nothing is built.
+  if (events.listens('manifest-pulled')) {
+    await events.emit('manifest-pulled', { repository: c.name, reference: c.target, digest: ref.digest, mediaType: ref.mediaType, size: ref.size })
+  }
   return await c.reply.send(bytes)
 }
 
