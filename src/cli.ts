@@ -11,6 +11,7 @@ import { AuthError } from './auth/errors.js'
 import { EVERY_USER, VISIBILITIES, type Visibility } from './auth/policy.js'
 import { createBerth, createLogger, type Berth } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
+import { GC_USAGE, gcCommand, retentionCommand } from './gc/cli.js'
 import { isValidName } from './registry/reference.js'
 import { openStore } from './startup.js'
 
@@ -25,6 +26,7 @@ const USAGE = `usage: berth [serve]                                   run the re
        berth policy revoke <namespace> <user|*> [read|write]
        berth repo visibility <name> [public|private]    show or set who may pull a repository
        berth cnr reindex                                rebuild the CNR package index from the store
+${GC_USAGE}
 
 The store is the one the server uses: BERTH_DATA_DIR, or BERTH_STORAGE=s3 and BERTH_S3_*.
 A user owns the namespace of their name (alice/...); "*" in a policy means every signed-in user.`
@@ -222,7 +224,15 @@ async function dispatch (argv: string[]): Promise<number> {
     out(USAGE)
     return 0
   }
-  const run = { user: userCommand, policy: policyCommand, repo: repoCommand, cnr: cnrCommand }[command]
+  const gcIo = { out, usage: (message: string) => new UsageError(message) }
+  const run = {
+    user: userCommand,
+    policy: policyCommand,
+    repo: repoCommand,
+    cnr: cnrCommand,
+    gc: async (berth: Berth, args: string[]) => await gcCommand(berth, args, gcIo),
+    retention: async (berth: Berth, args: string[]) => await retentionCommand(berth, args, gcIo)
+  }[command]
   if (run === undefined) throw new UsageError(`unknown command "${command}"`)
   const loaded = loadConfig(io.env)
   // A command reads the store afresh: what it just wrote, or what a server wrote, is never cached away.

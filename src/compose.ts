@@ -7,6 +7,7 @@ import { requestSerializer } from './auth/log.js'
 import { createIndexProjector } from './cnr/index-projector.js'
 import { createCnrService } from './cnr/service.js'
 import type { Config } from './config.js'
+import { createGc } from './gc/index.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -36,12 +37,13 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
   const log = logger ?? createLogger(config)
   const store = driver ?? await createDriver(config.storage)
   const events = createEvents(log)
-  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events })
+  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events, gcGraceMs: config.gc.graceMs })
   const auth = createAuth(store, config.auth)
   const cnr = createCnrService(registry)
   const cnrIndex = createIndexProjector(cnr, registry.catalog)
   const unsubscribe = cnrIndex.subscribe(events)
   const packages = createPackageService(registry)
+  const gc = createGc(registry, config.gc, log)
   return {
     config,
     log,
@@ -52,7 +54,9 @@ export async function createBerth (config: Config, { driver, logger }: BerthOpti
     cnr,
     cnrIndex,
     packages,
+    gc,
     async close (): Promise<void> {
+      await gc.close()
       unsubscribe()
       await store.close()
     }

@@ -1,6 +1,7 @@
 // Blobs: bytes live once in the content-addressed store; a repository sees a blob only through its link.
 import type { Readable } from 'node:stream'
 import { blobUnknown } from '../errors/registry-error.js'
+import { createMarks, type Marks } from '../gc/marks.js'
 import { isNotFound, type StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Catalog } from './catalog.js'
@@ -13,7 +14,7 @@ interface LayerLink {
   size: number
 }
 
-export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache()) {
+export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache(), marks: Marks = createMarks(driver, { graceMs: 24 * 3600_000 })) {
   const blobs = {
     /** Size of a blob the repository links, or BLOB_UNKNOWN. */
     async stat (name: string, digest: string): Promise<{ size: number }> {
@@ -62,7 +63,15 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
       await events.emit('blob-committed', { repository: name, digest, size })
     },
 
-    /** Unlinks the blob from the repository. The bytes stay for other repositories (garbage collection is offline). */
+    /**
+     * Keeps garbage collection from deleting the blob (its bytes and links) for a grace period: called before a
+     * push checks that the blob exists and links it (see src/gc/collector.ts).
+     */
+    async protect (digest: string): Promise<void> {
+      await marks.refresh(digest)
+    },
+
+    /** Unlinks the blob from the repository. The bytes stay for other repositories until garbage collection. */
     async delete (name: string, digest: string): Promise<void> {
       parseDigest(digest)
       if (!await driver.delete(paths.layerLink(name, digest))) throw blobUnknown(digest)
@@ -87,12 +96,13 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
      */
     async mount (name: string, digest: string, from: string | undefined): Promise<boolean> {
       parseDigest(digest)
-      let size: number | undefined
-      if (from !== undefined) {
-        size = (await readRecord<LayerLink>(driver, paths.layerLink(from, digest)))?.size
-      } else {
-        size = await blobs.storedSize(digest)
-      }
+      const sizeOf = async (): Promise<number | undefined> => from !== undefined
+        ? (await readRecord<LayerLink>(driver, paths.layerLink(from, digest)))?.size
+        : await blobs.storedSize(digest)
+      if (await sizeOf() === undefined) return false
+      // Protected first, then checked again: a collection that deleted it in between is seen here.
+      await blobs.protect(digest)
+      const size = await sizeOf()
       if (size === undefined) return false
       await blobs.link(name, digest, size)
       return true

@@ -3,6 +3,7 @@
 import {
   RegistryError, digestInvalid, manifestInvalid, manifestUnknown
 } from '../errors/registry-error.js'
+import { createMarks, type Marks } from '../gc/marks.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Descriptor, ImageIndex, ImageManifest } from '../types/generated/index.js'
@@ -54,6 +55,8 @@ export interface ManifestDeps {
   events: RegistryEvents
   /** Manifest bytes by digest (shared with blobs). */
   content?: ContentCache
+  /** Liveness marks that keep garbage collection off what a push references (src/gc/marks.ts). */
+  marks?: Marks
 }
 
 /** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
@@ -68,7 +71,7 @@ export interface ManifestOptions {
   sparse: boolean
 }
 
-export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events, content = createContentCache() }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
+export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events, content = createContentCache(), marks = createMarks(driver, { graceMs: 24 * 3600_000 }) }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
   // Content by digest never goes stale; only existence can change, and that is read from links every time.
   async function readBytes (digest: string): Promise<Buffer> {
     return await content.get(digest, async () => await driver.readAll(paths.blob(digest)))
@@ -84,7 +87,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
    * Every blob and child manifest the manifest references must already be in the repository (sparse: only the
    * config blob). Every digest must be well-formed either way.
    */
-  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<void> {
+  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<string[]> {
     const index = isIndexMediaType(mediaType)
     const referenced = index
       ? doc.manifests ?? []
@@ -101,6 +104,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
     if (first !== undefined) {
       throw new RegistryError('manifest-blob-unknown', `manifest references ${index ? 'a manifest' : 'a blob'} unknown to the repository: ${first}`, { digest: first })
     }
+    return referenced.map(d => d.digest)
   }
 
   const manifests = {
@@ -161,6 +165,10 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       const mediaType = manifestMediaType(contentType, doc)
       const problem = validateManifest(mediaType, doc)
       if (problem !== undefined) throw manifestInvalid(`invalid ${mediaType}: ${problem}`)
+      const referenced = await checkReferences(name, mediaType, doc)
+      // Protect what the manifest references (and the manifest), then check again: a collection that deleted
+      // any of it before the marks were refreshed is seen by the second check (src/gc/collector.ts).
+      await marks.refreshAll([digest, ...referenced])
       await checkReferences(name, mediaType, doc)
 
       // Bytes first, then the repository link, then referrers and tags: nothing points at missing content.

@@ -1,5 +1,6 @@
 // Tags: one small record per tag, plus a reverse index so deleting a manifest finds its tags
 // without reading every tag of the repository. Every tag write and delete is told as a registry event.
+import { createMarks, type Marks } from '../gc/marks.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { RegistryEvents } from './events.js'
@@ -12,13 +13,14 @@ export interface TagRecord {
   size: number
 }
 
-export function createTags (driver: StorageDriver, events: RegistryEvents) {
+export function createTags (driver: StorageDriver, events: RegistryEvents, marks: Marks = createMarks(driver, { graceMs: 24 * 3600_000 })) {
   const tags = {
     async get (name: string, tag: string): Promise<TagRecord | undefined> {
       return await readRecord<TagRecord>(driver, paths.tag(name, tag))
     },
 
     async set (name: string, tag: string, record: TagRecord): Promise<void> {
+      await marks.refresh(record.digest) // an untagged manifest a collection is deleting is not tagged meanwhile
       const previous = await tags.get(name, tag)
       // The reverse entry is written first, so a manifest delete always finds every tag that may point at it.
       await driver.write(paths.taggedEntry(name, record.digest, tag), Buffer.alloc(0))
