@@ -98,6 +98,7 @@ export interface CollectOptions {
 }
 
 const PAGE = 1000
+const ABANDONED_RUN_MS = 24 * 3600_000
 /** An index that nests indexes deeper than this is not followed further (its children are kept anyway). */
 const MAX_INDEX_DEPTH = 8
 
@@ -132,6 +133,22 @@ function digestFromKey (key: string, prefix: string): string | undefined {
 
 export function createCollector (registry: Registry, retention: Retention) {
   const { driver, marks } = registry
+
+  /** Deletes the scratch of runs that crashed: started more than a day ago (a run never takes that long). */
+  async function removeAbandonedRuns (current: string): Promise<void> {
+    let startAfter: string | undefined
+    for (;;) {
+      const page = await driver.list(paths.gcRunsPrefix, { limit: 1, startAfter })
+      const key = page.keys[0]
+      if (key === undefined) return
+      const run = key.slice(paths.gcRunsPrefix.length).split('/')[0] ?? ''
+      const started = await driver.stat(paths.gcRunStarted(run))
+      if (run !== current && (started === undefined || Date.now() - started.modifiedAt.getTime() > ABANDONED_RUN_MS)) {
+        await driver.deletePrefix(paths.gcRunPrefix(run))
+      }
+      startAfter = `${paths.gcRunPrefix(run)}~` // past every key of that run ('~' sorts after every key character)
+    }
+  }
 
   async function collect (options: CollectOptions): Promise<GcReport> {
     const started = Date.now()
@@ -344,6 +361,8 @@ export function createCollector (registry: Registry, retention: Retention) {
       }
     }
 
+    await driver.write(paths.gcRunStarted(run), Buffer.alloc(0))
+    if (!dryRun) await removeAbandonedRuns(run)
     try {
       for await (const name of registry.catalog.names()) {
         checkpoint()

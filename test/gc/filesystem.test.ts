@@ -135,3 +135,23 @@ t.test('a blob pushed again while it is condemned waits for the collection, then
   t.equal(await pushing, digest)
   t.ok(await b.driver.stat(paths.blob(digest)), 'the bytes were stored again')
 })
+
+t.test('background runs: one interval after start, reported to onRun, stopped by close; crashed runs\' scratch goes', async t => {
+  const dir = t.testdir()
+  const berth = await replica(t, { BERTH_DATA_DIR: dir, BERTH_GC_INTERVAL_SECONDS: '1', BERTH_GC_GRACE_SECONDS: '1' })
+  // Scratch a crashed run left a while ago.
+  await berth.driver.write(paths.gcReachable('crashed', sha256(Buffer.from('x'))), Buffer.alloc(0))
+  const reports: unknown[] = []
+  berth.gc.onRun(report => { reports.push(report) })
+  const startedAt = Date.now()
+  berth.gc.start()
+  for (let i = 0; i < 100 && reports.length === 0; i++) await sleep(100)
+  t.equal(reports.length, 1, 'a run happened')
+  t.ok(Date.now() - startedAt >= 1000, 'not before one interval')
+  t.match(reports[0], { dryRun: false, deleted: { blob: 0 }, reclaimedBytes: 0 })
+  t.same((await berth.driver.list(paths.gcRunsPrefix, { limit: 10 })).keys, [], 'no scratch is left: the crashed run\'s went too')
+  await berth.close()
+  const count = reports.length
+  await sleep(1500)
+  t.equal(reports.length, count, 'no run after close')
+})
