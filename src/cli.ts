@@ -12,6 +12,7 @@ import { EVERY_USER, VISIBILITIES, type Visibility } from './auth/policy.js'
 import { createBerth, createLogger, type Berth } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
 import { GOVERNANCE_USAGE, immutableCommand, quotaCommand } from './governance/cli.js'
+import { GC_USAGE, gcCommand, retentionCommand } from './gc/cli.js'
 import { isValidName } from './registry/reference.js'
 import { openStore } from './startup.js'
 import { WEBHOOKS_USAGE, webhooksCommand } from './webhooks/cli.js'
@@ -29,6 +30,7 @@ const USAGE = `usage: berth [serve]                                   run the re
        berth cnr reindex                                rebuild the CNR package index from the store
 ${GOVERNANCE_USAGE}
 ${WEBHOOKS_USAGE}
+${GC_USAGE}
 
 The store is the one the server uses: BERTH_DATA_DIR, or BERTH_STORAGE=s3 and BERTH_S3_*.
 A user owns the namespace of their name (alice/...); "*" in a policy means every signed-in user.`
@@ -230,6 +232,7 @@ async function dispatch (argv: string[]): Promise<number> {
   const webhooks = async (berth: Berth, args: string[]): Promise<number> => await webhooksCommand(berth.webhooks, args, {
     out, err: line => { io.stderr.write(`${line}\n`) }, usage: message => new UsageError(message)
   })
+  const gcIo = { out, usage: (message: string) => new UsageError(message) }
   const run = {
     user: userCommand,
     policy: policyCommand,
@@ -237,9 +240,10 @@ async function dispatch (argv: string[]): Promise<number> {
     cnr: cnrCommand,
     immutable: async (b: Berth, a: string[]) => await immutableCommand(b, a, governanceIo),
     quota: async (b: Berth, a: string[]) => await quotaCommand(b, a, governanceIo),
-    webhooks
+    webhooks,
+    gc: async (berth: Berth, args: string[]) => await gcCommand(berth, args, gcIo),
+    retention: async (berth: Berth, args: string[]) => await retentionCommand(berth, args, gcIo)
   }[command]
-
   if (run === undefined) throw new UsageError(`unknown command "${command}"`)
   const loaded = loadConfig(io.env)
   // A command reads the store afresh: what it just wrote, or what a server wrote, is never cached away.

@@ -9,6 +9,7 @@ import { createCnrService } from './cnr/service.js'
 import type { Config } from './config.js'
 import { RULES_CACHE_MS, createGovernance } from './governance/index.js'
 import { createMetrics } from './metrics/index.js'
+import { createGc } from './gc/index.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -46,7 +47,13 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
   const events = createEvents(log)
   // Immutable tags and quotas; rules are cached as briefly as auth records (the CLI reads them uncached).
   const governance = createGovernance(store, { cacheMs: Math.min(RULES_CACHE_MS, config.auth.cacheTtlMs) })
-  const registry = createRegistry(store, { uploadTtlMs: config.uploadTtlMs, sparseManifests: config.sparseManifests, events, guard: governance.guard })
+  const registry = createRegistry(store, {
+    uploadTtlMs: config.uploadTtlMs,
+    sparseManifests: config.sparseManifests,
+    events,
+    guard: governance.guard,
+    gcGraceMs: config.gc.graceMs
+  })
   const auth = createAuth(store, config.auth)
   const cnr = createCnrService(registry)
   const cnrIndex = createIndexProjector(cnr, registry.catalog)
@@ -63,6 +70,10 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
     }
   })
   const unsubscribeWebhooks = webhooks.subscribe(events)
+  const gc = createGc(registry, config.gc, log)
+  gc.onRun(({ deleted, reclaimedBytes, durationMs, dryRun }) => {
+    metrics.recordGcRun({ deleted, reclaimedBytes, durationSeconds: durationMs / 1000, dryRun })
+  })
   return {
     config,
     log,
@@ -76,7 +87,9 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
     governance,
     metrics,
     webhooks,
+    gc,
     async close (): Promise<void> {
+      await gc.close()
       unsubscribe()
       unsubscribeUsage()
       unsubscribeWebhooks()

@@ -31,6 +31,8 @@ export interface Config {
   auth: AuthConfig
   /** Event notifications (src/webhooks); see webhookConfigFrom() at the end of this file. */
   webhooks: WebhookConfig
+  /** Garbage collection (src/gc); see gcConfigFrom() at the end of this file. */
+  gc: GcConfig
 }
 
 /** `root` (BERTH_DATA_DIR) is where the filesystem driver keeps its data; the s3 driver does not use it. */
@@ -98,7 +100,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     workers: intFrom(env, 'BERTH_WORKERS', 1, 1, 64),
     ...(env.BERTH_METRICS_TOKEN === undefined || env.BERTH_METRICS_TOKEN === '' ? {} : { metricsToken: env.BERTH_METRICS_TOKEN }),
     auth: authConfigFrom(env),
-    webhooks: webhookConfigFrom(env)
+    webhooks: webhookConfigFrom(env),
+    gc: gcConfigFrom(env)
   }
 }
 
@@ -305,5 +308,25 @@ export function webhookConfigFrom (env: NodeJS.ProcessEnv): WebhookConfig {
   }
 }
 
+// ---- garbage collection (src/gc) -------------------------------------------------------------------------------
+
+export interface GcConfig {
+  /** Between two background collections; 0 turns them off. */
+  intervalMs: number
+  /** Nothing written or referenced by a push more recently than this is collected. */
+  graceMs: number
+}
+
+export const GC_ENV_VARS = ['BERTH_GC_INTERVAL_SECONDS', 'BERTH_GC_GRACE_SECONDS'] as const
+
+export function gcConfigFrom (env: NodeJS.ProcessEnv): GcConfig {
+  return {
+    // Every 6 hours: space comes back the same day, and a run (which reads the whole store) stays rare.
+    intervalMs: intFrom(env, 'BERTH_GC_INTERVAL_SECONDS', 6 * 3600, 0, 30 * 24 * 3600) * 1000,
+    // A day: far longer than any push (a client that checked a blob may push its manifest hours later).
+    graceMs: intFrom(env, 'BERTH_GC_GRACE_SECONDS', 24 * 3600, 1, 365 * 24 * 3600) * 1000
+  }
+}
+
 /** Every environment variable loadConfig() reads (checked against docker-compose.yml by test/compose.test.ts). */
-export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS] as const
+export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS, ...GC_ENV_VARS] as const

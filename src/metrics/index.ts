@@ -15,7 +15,7 @@ export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 /** What a GC run did (a dry run deletes nothing: it only counts as a run). */
 export interface GcRunReport {
-  /** Objects deleted, by kind: blobs, manifests, layerLinks, manifestLinks, tags, uploads, ... */
+  /** Objects deleted, by kind: tag, manifest, layerLink, blob, upload (src/gc). */
   deleted: Readonly<Record<string, number>>
   reclaimedBytes: number
   durationSeconds: number

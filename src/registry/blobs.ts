@@ -1,20 +1,22 @@
 // Blobs: bytes live once in the content-addressed store; a repository sees a blob only through its link.
 import type { Readable } from 'node:stream'
 import { blobUnknown } from '../errors/registry-error.js'
+import { DEFAULT_GC_GRACE_MS, createMarks, type Marks } from '../gc/marks.js'
 import { isNotFound, type StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Catalog } from './catalog.js'
 import { SMALL_BLOB_BYTES, createContentCache, type ContentCache } from './content-cache.js'
 import { parseDigest } from './digest.js'
 import type { RegistryEvents } from './events.js'
-import { allowAll, type RegistryGuard } from './guard.js'
+import { allowAll, type WritePolicies } from './guard.js'
 import { readRecord, writeRecord } from './records.js'
 
 interface LayerLink {
   size: number
 }
 
-export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache(), guard: RegistryGuard = allowAll) {
+export function createBlobs (driver: StorageDriver, catalog: Catalog, events: RegistryEvents, content: ContentCache = createContentCache(),
+  { marks = createMarks(driver, { graceMs: DEFAULT_GC_GRACE_MS }), guard = allowAll }: WritePolicies = {}) {
   const blobs = {
     /** Throws quota-exceeded when linking `size` bytes of `digest` (undefined: not known yet) would pass the namespace's quota. */
     async checkQuota (name: string, digest: string | undefined, size: number): Promise<void> {
@@ -69,7 +71,15 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
       await events.emit('blob-committed', { repository: name, digest, size })
     },
 
-    /** Unlinks the blob from the repository. The bytes stay for other repositories (garbage collection is offline). */
+    /**
+     * Keeps garbage collection from deleting the blob (its bytes and links) for a grace period: called before a
+     * push checks that the blob exists and links it (see src/gc/collector.ts).
+     */
+    async protect (digest: string): Promise<void> {
+      await marks.refresh(digest)
+    },
+
+    /** Unlinks the blob from the repository. The bytes stay for other repositories until garbage collection. */
     async delete (name: string, digest: string): Promise<void> {
       parseDigest(digest)
       if (!await driver.delete(paths.layerLink(name, digest))) throw blobUnknown(digest)
@@ -94,12 +104,13 @@ export function createBlobs (driver: StorageDriver, catalog: Catalog, events: Re
      */
     async mount (name: string, digest: string, from: string | undefined): Promise<boolean> {
       parseDigest(digest)
-      let size: number | undefined
-      if (from !== undefined) {
-        size = (await readRecord<LayerLink>(driver, paths.layerLink(from, digest)))?.size
-      } else {
-        size = await blobs.storedSize(digest)
-      }
+      const sizeOf = async (): Promise<number | undefined> => from !== undefined
+        ? (await readRecord<LayerLink>(driver, paths.layerLink(from, digest)))?.size
+        : await blobs.storedSize(digest)
+      if (await sizeOf() === undefined) return false
+      // Protected first, then checked again: a collection that deleted it in between is seen here.
+      await blobs.protect(digest)
+      const size = await sizeOf()
       if (size === undefined) return false
       await blobs.link(name, digest, size)
       return true

@@ -2,6 +2,7 @@
 // (implemented in src/governance). The services call the guard before the first byte of a write, so a refused
 // write leaves the store as it was. Without one configured, every write is allowed at no cost.
 import { RegistryError } from '../errors/registry-error.js'
+import type { Marks } from '../gc/marks.js'
 
 export interface RegistryGuard {
   /**
@@ -14,6 +15,12 @@ export interface RegistryGuard {
    * repository's namespace past its quota. A digest the namespace already holds costs nothing.
    */
   checkQuota: (name: string, digest: string | undefined, size: number) => Promise<void>
+}
+
+/** What the blob and tag services consult as they write: GC liveness marks (src/gc/marks.ts) and the guard. */
+export interface WritePolicies {
+  marks?: Marks
+  guard?: RegistryGuard
 }
 
 export const allowAll: RegistryGuard = {

@@ -3,6 +3,7 @@
 import {
   RegistryError, digestInvalid, manifestInvalid, manifestUnknown
 } from '../errors/registry-error.js'
+import { DEFAULT_GC_GRACE_MS, createMarks, type Marks } from '../gc/marks.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { Descriptor, ImageIndex, ImageManifest } from '../types/generated/index.js'
@@ -57,6 +58,8 @@ export interface ManifestDeps {
   content?: ContentCache
   /** Immutable tags and quotas, checked before anything is written. */
   guard?: RegistryGuard
+  /** Liveness marks that keep garbage collection off what a push references (src/gc/marks.ts). */
+  marks?: Marks
 }
 
 /** Platform served to clients that cannot read an index (docker-style clients predating manifest lists). */
@@ -71,7 +74,9 @@ export interface ManifestOptions {
   sparse: boolean
 }
 
-export function createManifests (driver: StorageDriver, { blobs, tags, referrers, catalog, events, content = createContentCache(), guard = allowAll }: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
+export function createManifests (driver: StorageDriver, {
+  blobs, tags, referrers, catalog, events, content = createContentCache(), guard = allowAll, marks = createMarks(driver, { graceMs: DEFAULT_GC_GRACE_MS })
+}: ManifestDeps, { sparse }: ManifestOptions = { sparse: false }) {
   // Content by digest never goes stale; only existence can change, and that is read from links every time.
   async function readBytes (digest: string): Promise<Buffer> {
     return await content.get(digest, async () => await driver.readAll(paths.blob(digest)))
@@ -87,7 +92,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
    * Every blob and child manifest the manifest references must already be in the repository (sparse: only the
    * config blob). Every digest must be well-formed either way.
    */
-  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<void> {
+  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<string[]> {
     const index = isIndexMediaType(mediaType)
     const referenced = index
       ? doc.manifests ?? []
@@ -104,6 +109,7 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
     if (first !== undefined) {
       throw new RegistryError('manifest-blob-unknown', `manifest references ${index ? 'a manifest' : 'a blob'} unknown to the repository: ${first}`, { digest: first })
     }
+    return referenced.map(d => d.digest)
   }
 
   const manifests = {
@@ -164,6 +170,10 @@ export function createManifests (driver: StorageDriver, { blobs, tags, referrers
       const mediaType = manifestMediaType(contentType, doc)
       const problem = validateManifest(mediaType, doc)
       if (problem !== undefined) throw manifestInvalid(`invalid ${mediaType}: ${problem}`)
+      const referenced = await checkReferences(name, mediaType, doc)
+      // Protect what the manifest references (and the manifest), then check again: a collection that deleted
+      // any of it before the marks were refreshed is seen by the second check (src/gc/collector.ts).
+      await marks.refreshAll([digest, ...referenced])
       await checkReferences(name, mediaType, doc)
       for (const tag of tagsToSet) await tags.assertChangeable(name, tag, digest)
       await guard.checkQuota(name, digest, bytes.length)

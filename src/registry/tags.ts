@@ -1,9 +1,10 @@
 // Tags: one small record per tag, plus a reverse index so deleting a manifest finds its tags
 // without reading every tag of the repository. Every tag write and delete is told as a registry event.
+import { DEFAULT_GC_GRACE_MS, createMarks, type Marks } from '../gc/marks.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type { RegistryEvents } from './events.js'
-import { allowAll, tagImmutable, type RegistryGuard } from './guard.js'
+import { allowAll, tagImmutable, type WritePolicies } from './guard.js'
 import type { Page, PageRequest } from './pagination.js'
 import { readRecord, writeRecord } from './records.js'
 
@@ -13,7 +14,8 @@ export interface TagRecord {
   size: number
 }
 
-export function createTags (driver: StorageDriver, events: RegistryEvents, guard: RegistryGuard = allowAll) {
+export function createTags (driver: StorageDriver, events: RegistryEvents,
+  { marks = createMarks(driver, { graceMs: DEFAULT_GC_GRACE_MS }), guard = allowAll }: WritePolicies = {}) {
   const tags = {
     async get (name: string, tag: string): Promise<TagRecord | undefined> {
       return await readRecord<TagRecord>(driver, paths.tag(name, tag))
@@ -33,6 +35,7 @@ export function createTags (driver: StorageDriver, events: RegistryEvents, guard
     },
 
     async set (name: string, tag: string, record: TagRecord): Promise<void> {
+      await marks.refresh(record.digest) // an untagged manifest a collection is deleting is not tagged meanwhile
       const previous = await tags.get(name, tag)
       await tags.assertChangeable(name, tag, record.digest, previous ?? null)
       // The reverse entry is written first, so a manifest delete always finds every tag that may point at it.

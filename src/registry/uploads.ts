@@ -242,6 +242,7 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       await driver.deletePrefix(paths.uploadPrefix(id))
       throw err
     }
+    await blobs.protect(digest) // before looking: a collection deleting these bytes finishes first
     if (await blobs.storedSize(digest) === undefined) {
       await driver.move(paths.uploadData(id), paths.blob(digest))
     }
@@ -329,19 +330,27 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       return { digest: actual, size }
     },
 
-    /** Removes sessions (and stray data of interrupted monolithic uploads) idle for longer than the TTL. */
-    async purgeExpired (now = Date.now()): Promise<number> {
+    /**
+     * Removes sessions (and stray data of interrupted monolithic uploads) idle for longer than the TTL, with
+     * their staged bytes (on S3, the multipart uploads their writers left). `dryRun` only reports them.
+     */
+    async purgeExpired (now = Date.now(), { dryRun = false, onPurged }: { dryRun?: boolean, onPurged?: (id: string, bytes: number) => void } = {}): Promise<number> {
       let purged = 0
       let startAfter: string | undefined
+      let lastId: string | undefined
       for (;;) {
         const page = await driver.list(paths.uploadsPrefix, { limit: 1000, startAfter })
         for (const key of page.keys) {
+          const id = paths.uploadIdFromKey(key)
+          if (id === lastId) continue // a session's keys list together: one decision for all of them
           const info = await driver.stat(key)
           if (info === undefined || now - info.modifiedAt.getTime() < options.ttlMs) continue
-          const id = paths.uploadIdFromKey(key)
           const state = await readRecord<UploadState>(driver, paths.uploadState(id))
           if (state !== undefined && now - Date.parse(state.updatedAt) < options.ttlMs) continue
-          await driver.deletePrefix(paths.uploadPrefix(id))
+          lastId = id
+          const bytes = (await driver.stat(paths.uploadData(id)))?.size ?? 0
+          if (!dryRun) await driver.deletePrefix(paths.uploadPrefix(id))
+          onPurged?.(id, bytes)
           purged++
         }
         if (!page.truncated) return purged

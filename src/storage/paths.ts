@@ -119,5 +119,24 @@ export const paths = {
   webhookFailedPrefix: 'webhooks/failed/',
   webhookQueuePrefix: (urlKey: string): string => `webhooks/outbox/${urlKey}/`,
   webhookOutbox: (deliveryId: string): string => `webhooks/outbox/${deliveryId}`,
-  webhookFailed: (deliveryId: string): string => `webhooks/failed/${deliveryId}`
+  webhookFailed: (deliveryId: string): string => `webhooks/failed/${deliveryId}`,
+
+  // ---- garbage collection and retention (src/gc) ----------------------------------------------------------
+  //   gc/marks/<alg>/<hex>                        liveness mark pushes refresh: {refreshedAt} or {condemnedUntil, run}
+  //   gc/lease                                    the replica collecting now: {holder, expiresAt}
+  //   gc/runs/<run>/started                       scratch of one run: when it started (crashed runs' scratch goes later)
+  //   gc/runs/<run>/reachable/<alg>/<hex>         scratch of one run: a kept link or manifest references the digest
+  //   gc/runs/<run>/repo/<name>/_refs/<alg>/<hex> scratch of one run: a kept manifest of <name> references it
+  //   gc/retention/<policy>                       a retention policy: {repositories, keepLastTags, keepTags, ...}
+  gcMark: (digest: string): string => `gc/marks/${digestPath(digest)}`,
+  gcLease: 'gc/lease',
+  gcRunPrefix: (run: string): string => `gc/runs/${run}/`,
+  gcRunsPrefix: 'gc/runs/',
+  gcRunStarted: (run: string): string => `gc/runs/${run}/started`,
+  gcReachable: (run: string, digest: string): string => `gc/runs/${run}/reachable/${digestPath(digest)}`,
+  gcRepoRef: (run: string, name: string, digest: string): string => `gc/runs/${run}/repo/${name}/_refs/${digestPath(digest)}`,
+  gcRepoPrefix: (run: string, name: string): string => `gc/runs/${run}/repo/${name}/_refs/`,
+  gcRetention: (policy: string): string => `gc/retention/${policy}`,
+  gcRetentionPrefix: 'gc/retention/',
+  gcRetentionFromKey: (key: string): string => key.slice('gc/retention/'.length)
 } as const
