@@ -321,8 +321,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async append (key: string, offset: number, body: Readable): Promise<number> {
     const file = this.pathOf(key)
-    await fs.mkdir(path.dirname(file), { recursive: true })
-    const handle = await fs.open(file, offset === 0 ? 'w' : fsConstants.O_RDWR)
+    const handle = await this.openForAppend(file, offset)
       .catch(err => { throw this.translate(err, key) })
     try {
       const stored = (await handle.stat()).size
@@ -333,6 +332,23 @@ export class FilesystemDriver implements StorageDriver {
       return size
     } finally {
       await handle.close()
+    }
+  }
+
+  /**
+   * Opens the file an append writes, creating its directory for a first append. A delete elsewhere may prune an
+   * empty parent between the mkdir and the open (or inside a recursive mkdir, which then fails with ENOTDIR):
+   * that is retried. A later append (offset > 0) never creates anything: a missing file is a missing session.
+   */
+  private async openForAppend (file: string, offset: number): Promise<fs.FileHandle> {
+    if (offset > 0) return await fs.open(file, fsConstants.O_RDWR)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fs.mkdir(path.dirname(file), { recursive: true })
+        return await fs.open(file, 'w')
+      } catch (err) {
+        if (attempt >= 4 || !(isMissing(err) || isNotDirectory(err))) throw err
+      }
     }
   }
 
@@ -412,9 +428,12 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  /** Removes directories left empty by a delete, up to the objects root. */
+  /**
+   * Removes directories left empty by a delete, up to the objects root's children (uploads/, blobs/, ...), which
+   * stay: every session or record is created under one of them, and pruning one races every writer at once.
+   */
   private async pruneEmptyParents (dir: string): Promise<void> {
-    while (dir.startsWith(this.objects + path.sep)) {
+    while (dir.startsWith(this.objects + path.sep) && path.dirname(dir) !== this.objects) {
       try {
         await fs.rmdir(dir)
       } catch {
