@@ -6,7 +6,11 @@
 //   {"condemnedUntil": ISO, "run": id}        a collection is deleting the digest's links or bytes right now
 //
 // A push calls refresh() for every digest it is about to reference, BEFORE it checks that the content exists
-// and writes the reference. A collection deletes content only after condemn() succeeded on a version of the
+// and writes the reference. Content written within the refresh interval needs no mark written: its bytes are
+// young (R1 of collector.ts), and so is every link to them (a link is written only while the bytes exist, and
+// a collection deletes a digest's links before its bytes), so no collection can find anything of it old, and
+// a collection re-checks that age after condemning, just before it deletes. A push of new content therefore
+// writes no mark at all: one stat of the bytes instead of a locked, synced compare-and-swap per digest. A collection deletes content only after condemn() succeeded on a version of the
 // mark it read as stale: a refresh in between changes the version and the condemnation fails; a refresh after
 // it sees the condemnation and waits until the collection is done (or its time ran out) before it goes on.
 import { LRUCache } from 'lru-cache'
@@ -81,6 +85,11 @@ export function createMarks (driver: StorageDriver, { graceMs }: { graceMs: numb
         }
         if (Number.isFinite(refreshedAt) && Date.now() - refreshedAt < interval) {
           recent.set(digest, refreshedAt)
+          return
+        }
+        const written = (await driver.stat(paths.blob(digest)))?.modifiedAt.getTime()
+        if (written !== undefined && Date.now() - written < interval) {
+          recent.set(digest, written)
           return
         }
         const at = Date.now()

@@ -171,15 +171,17 @@ export function createManifests (driver: StorageDriver, {
       const problem = validateManifest(mediaType, doc)
       if (problem !== undefined) throw manifestInvalid(`invalid ${mediaType}: ${problem}`)
       const referenced = await checkReferences(name, mediaType, doc)
-      // Protect what the manifest references (and the manifest), then check again: a collection that deleted
-      // any of it before the marks were refreshed is seen by the second check (src/gc/collector.ts).
-      await marks.refreshAll([digest, ...referenced])
+      // Protect what the manifest references (and the manifest, when it is stored already: new bytes are young),
+      // then check again: a collection that deleted any of it before the marks were refreshed is seen by the
+      // second check (src/gc/collector.ts).
+      const stored = await driver.stat(paths.blob(digest)) !== undefined
+      await marks.refreshAll(stored ? [digest, ...referenced] : referenced)
       await checkReferences(name, mediaType, doc)
       for (const tag of tagsToSet) await tags.assertChangeable(name, tag, digest)
       await guard.checkQuota(name, digest, bytes.length)
 
       // Bytes first, then the repository link, then referrers and tags: nothing points at missing content.
-      if (await driver.stat(paths.blob(digest)) === undefined) await driver.write(paths.blob(digest), bytes)
+      if (!stored || await driver.stat(paths.blob(digest)) === undefined) await driver.write(paths.blob(digest), bytes)
       content.set(digest, bytes)
       const subject = doc.subject?.digest
       await writeRecord(driver, paths.manifestLink(name, digest), { mediaType, size: bytes.length, subject } satisfies ManifestLink)

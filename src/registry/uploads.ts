@@ -242,10 +242,14 @@ export function createUploads (driver: StorageDriver, blobs: Blobs, options: Upl
       await driver.deletePrefix(paths.uploadPrefix(id))
       throw err
     }
-    await blobs.protect(digest) // before looking: a collection deleting these bytes finishes first
-    if (await blobs.storedSize(digest) === undefined) {
-      await driver.move(paths.uploadData(id), paths.blob(digest))
+    // New bytes are young and safe from collection as they are; stored ones are protected first and then looked
+    // at again, so a collection deleting them finishes before (src/gc/collector.ts).
+    let stored = await blobs.storedSize(digest) !== undefined
+    if (stored) {
+      await blobs.protect(digest)
+      stored = await blobs.storedSize(digest) !== undefined
     }
+    if (!stored) await driver.move(paths.uploadData(id), paths.blob(digest))
     await blobs.link(name, digest, size)
     await driver.deletePrefix(paths.uploadPrefix(id))
   }
