@@ -242,6 +242,8 @@ export function createCollector (registry: Registry, retention: Retention) {
       // The N newest tags by push time: a sorted list of at most N, so memory stays O(N).
       const newest: Array<{ at: number, tag: string }> = []
       const keepLast = prunesTags(policy) ? policy?.keepLastTags ?? 0 : 0
+      // Tags an immutable-tag rule holds are never deleted (src/governance): retention keeps them like any kept tag.
+      const immutable = prunesTags(policy) ? await registry.guard.immutableRules(name) : undefined
       const after = (a: { at: number, tag: string }, b: { at: number, tag: string }): boolean => a.at > b.at || (a.at === b.at && a.tag > b.tag)
       if (keepLast > 0) {
         for await (const key of keysUnder(driver, prefix)) {
@@ -264,6 +266,7 @@ export function createCollector (registry: Registry, retention: Retention) {
         const entry = { at: info.modifiedAt.getTime(), tag }
         const kept = !prunesTags(policy) ||
           keepPattern?.test(tag) === true ||
+          immutable?.(tag) !== undefined ||
           (keepLast > 0 && (threshold === undefined || !after(threshold, entry))) ||
           entry.at >= cutoff
         if (kept) {

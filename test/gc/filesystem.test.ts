@@ -155,3 +155,24 @@ t.test('background runs: one interval after start, reported to onRun, stopped by
   await sleep(1500)
   t.equal(reports.length, count, 'no run after close')
 })
+
+t.test('retention keeps the tags an immutable-tag rule holds, and says so in its dry run', async t => {
+  const { env, a } = await twoReplicas(t)
+  const images = []
+  for (const tag of ['v1', 'v2', 'dev1', 'dev2']) {
+    images.push(await pushImage(a, 'team/app', tag, [randomBytes(500)]))
+    await sleep(20)
+  }
+  await sleep(GRACE_MS + 500)
+  t.equal((await cli(env, ['immutable', 'add', 'team', 'v*'])).code, 0)
+  t.equal((await cli(env, ['retention', 'set', 'apps', '--repos', 'team/*', '--keep-last', '1', '--untagged-after', '0'])).code, 0)
+  const dry = await cli(env, ['gc', '--dry-run'])
+  t.equal(dry.code, 0, dry.stderr)
+  const real = await cli(env, ['gc'])
+  t.equal(real.code, 0, real.stderr)
+  t.match(real.stdout, /deleted: tags 1, manifests 1,/, 'only dev1 went: v1 and v2 are immutable, dev2 is the newest')
+  const lines = (output: string): string[] => output.replace(/would delete/g, 'deleted').replace(/would reclaim/g, 'reclaimed').trim().split('\n').sort()
+  t.same(lines(dry.stdout), lines(real.stdout), 'the dry run said the same')
+  t.same((await a.registry.tags.list('team/app', { limit: 10 })).items, ['dev2', 'v1', 'v2'])
+  t.ok(await a.registry.manifests.resolve('team/app', images[0]?.digest as string), 'the manifest of an immutable tag stays')
+})
