@@ -2,11 +2,10 @@
 // repository visibility, all in the store a server on the same BERTH_DATA_DIR then honours. Most cases run
 // the CLI in-process (runCli, the function the binary runs); the first spawns the real program.
 import { spawn } from 'node:child_process'
-import { Readable, Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { runCli } from '../../src/cli.js'
 import { buildTestApp } from '../helpers/app.js'
+import { runBerth } from '../helpers/cli.js'
 import { expectError } from '../oci/helpers.js'
 import { basic, dataDir } from './helpers.js'
 
@@ -34,18 +33,8 @@ async function spawnBerth (dir: string, args: string[], stdin = '', env: Record<
 }
 
 /** Runs one command line in-process, as the program would. */
-async function berth (dir: string, args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  const sink = (append: (s: string) => void): Writable => new Writable({ write: (chunk, _e, done) => { append(String(chunk)); done() } })
-  const code = await runCli(args, {
-    stdin: Readable.from([Buffer.from(stdin)]),
-    stdout: sink(s => { stdout += s }),
-    stderr: sink(s => { stderr += s }),
-    env: { BERTH_DATA_DIR: dir, ...env }
-  })
-  return { code, stdout, stderr }
-}
+const berth = async (dir: string, args: string[], stdin = '', env: Record<string, string> = {}): Promise<Run> =>
+  await runBerth(args, { BERTH_DATA_DIR: dir, LOG_LEVEL: 'info', ...env }, stdin)
 
 t.test('the berth program: a password piped on stdin, a listing, exit statuses', async t => {
   const dir = dataDir(t)

@@ -1,10 +1,9 @@
 // The CNR index follows the registry's events, whichever door wrote (/v2 clients, /packages, the CNR API),
 // and can be rebuilt from the store (`berth cnr reindex`) when records are lost or damaged.
-import { Readable, Writable } from 'node:stream'
 import t from 'tap'
-import { runCli } from '../../src/cli.js'
 import { paths } from '../../src/storage/paths.js'
 import { buildTestApp } from '../helpers/app.js'
+import { runBerth, type CliRun } from '../helpers/cli.js'
 import { type Api, KPM_FILES, sha256, startApi, tarGz } from './helpers.js'
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
@@ -68,18 +67,7 @@ t.test('a /packages upload shows in the CNR list at once, and its delete leaves 
 })
 
 /** Runs `berth <args>` in-process on a data directory; returns the exit status and what it printed. */
-async function berth (dir: string, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const sink = (append: (s: string) => void): Writable => new Writable({ write: (chunk, _e, done) => { append(String(chunk)); done() } })
-  const code = await runCli(args, {
-    stdin: Readable.from([]),
-    stdout: sink(s => { stdout += s }),
-    stderr: sink(s => { stderr += s }),
-    env: { BERTH_DATA_DIR: dir, LOG_LEVEL: 'warn' }
-  })
-  return { code, stdout, stderr }
-}
+const berth = async (dir: string, args: string[]): Promise<CliRun> => await runBerth(args, { BERTH_DATA_DIR: dir, LOG_LEVEL: 'warn' })
 
 t.test('berth cnr reindex rebuilds lost and damaged index records from the store', async t => {
   const { app, config } = await buildTestApp(t)

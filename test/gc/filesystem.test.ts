@@ -1,13 +1,13 @@
 // Garbage collection on the filesystem store, with two replicas (two createBerth instances over one directory).
 import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { runCli } from '../../src/cli.js'
 import type { Deletion } from '../../src/gc/collector.js'
 import { acquireLease } from '../../src/gc/lease.js'
 import { paths } from '../../src/storage/paths.js'
+import { runBerth, type CliRun } from '../helpers/cli.js'
 import { pushImage, replica, sha256, sleep, upload } from './helpers.js'
 import { raceCollection } from './race.js'
-import { PassThrough, Readable } from 'node:stream'
 
 const GRACE_MS = 1000
 
@@ -21,16 +21,7 @@ t.test('pushes racing a collection on two replicas lose nothing; old garbage goe
   await raceCollection(t, a, b, { graceMs: GRACE_MS, pushes: 24 })
 })
 
-async function cli (env: Record<string, string>, args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', d => { out += String(d) })
-  stderr.on('data', d => { err += String(d) })
-  const code = await runCli(args, { stdin: Readable.from([]), stdout, stderr, env: { LOG_LEVEL: 'silent', ...env } })
-  return { code, stdout: out, stderr: err }
-}
+const cli = async (env: Record<string, string>, args: string[]): Promise<CliRun> => await runBerth(args, env)
 
 t.test('retention: keep the last N tags and a pattern, untagged manifests go, referrers follow their subject', async t => {
   const { env, a } = await twoReplicas(t)

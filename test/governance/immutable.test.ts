@@ -1,7 +1,6 @@
 // Immutable tags in every dialect: /v2 (inject and oras), the CNR API, /packages, and a rule set through the
 // CLI on a running server. A refused change leaves the store as it was.
 import { execFile } from 'node:child_process'
-import { PassThrough } from 'node:stream'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { toolPath } from '../../scripts/tool-paths.mjs'
@@ -9,21 +8,13 @@ import { runCli } from '../../src/cli.js'
 import { paths } from '../../src/storage/paths.js'
 import { assertCnrError, push, startApi, tarGz, KPM_FILES } from '../cnr/helpers.js'
 import { buildTestApp } from '../helpers/app.js'
+import { runBerth, type CliRun } from '../helpers/cli.js'
 import { MT, expectError, pushImage, putManifest, storeKeys } from '../oci/helpers.js'
 
 const exec = promisify(execFile)
 const NO_CACHE = { BERTH_AUTH_CACHE_SECONDS: '0' }
 
-async function cli (env: Record<string, string>, ...argv: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.on('data', (c: Buffer) => { out += c.toString() })
-  stderr.on('data', (c: Buffer) => { err += c.toString() })
-  const code = await runCli(argv, { stdin: new PassThrough(), stdout, stderr, env: { LOG_LEVEL: 'silent', ...env } })
-  return { code, stdout: out, stderr: err }
-}
+const cli = async (env: Record<string, string>, ...argv: string[]): Promise<CliRun> => await runBerth(argv, env)
 
 t.test('/v2: an immutable tag is not moved or deleted; the same digest may be pushed again', async t => {
   const { app } = await buildTestApp(t, NO_CACHE)

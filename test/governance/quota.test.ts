@@ -1,12 +1,12 @@
 // Namespace quotas: usage counted once per digest, refusals in every dialect before bytes are accepted where the
 // size is known (at commit for chunked uploads), recount, the CLI and the metrics hook.
-import { PassThrough } from 'node:stream'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { runCli } from '../../src/cli.js'
 import { paths } from '../../src/storage/paths.js'
 import { assertCnrError, push, startApi, tarGz, KPM_FILES } from '../cnr/helpers.js'
 import { buildTestApp } from '../helpers/app.js'
+import { runBerth } from '../helpers/cli.js'
 import { MT, expectError, pushBlob, pushImage, putManifest, sha256, storeKeys } from '../oci/helpers.js'
 
 const NO_CACHE = { BERTH_AUTH_CACHE_SECONDS: '0' }
@@ -107,13 +107,7 @@ t.test('berth quota: set, list, recount and unset', async t => {
   const dataDir = t.testdir()
   const env = { BERTH_DATA_DIR: dataDir, LOG_LEVEL: 'silent' }
   const cli = async (...argv: string[]) => {
-    const stdout = new PassThrough()
-    const stderr = new PassThrough()
-    let out = ''
-    let err = ''
-    stdout.on('data', (c: Buffer) => { out += c.toString() })
-    stderr.on('data', (c: Buffer) => { err += c.toString() })
-    const code = await runCli(argv, { stdin: new PassThrough(), stdout, stderr, env })
+    const { code, stdout: out, stderr: err } = await runBerth(argv, env)
     return { code, out, err }
   }
   const { app } = await buildTestApp(t, { BERTH_DATA_DIR: dataDir })

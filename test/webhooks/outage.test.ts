@@ -1,19 +1,12 @@
 // A receiver that fails (500) and then is down (connections refused) for a while gets every event once it is
 // back: at least once, still in order. Deliveries that use up their attempts are kept as failed, listed and
 // sent again by the CLI.
-import { Readable, Writable } from 'node:stream'
 import t from 'tap'
-import { runCli } from '../../src/cli.js'
 import { request } from '../cnr/helpers.js'
+import { runBerth, type CliRun } from '../helpers/cli.js'
 import { FAST, pending, startReceiver, startReplica, waitFor } from './helpers.js'
 
-async function cli (args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> {
-  let stdout = ''
-  let stderr = ''
-  const sink = (append: (s: string) => void): Writable => new Writable({ write: (chunk, _e, done) => { append(String(chunk)); done() } })
-  const code = await runCli(args, { stdin: Readable.from([]), stdout: sink(s => { stdout += s }), stderr: sink(s => { stderr += s }), env: { LOG_LEVEL: 'silent', ...env } })
-  return { code, stdout, stderr }
-}
+const cli = async (args: string[], env: Record<string, string>): Promise<CliRun> => await runBerth(args, env)
 
 t.test('after failing, then being down, the receiver gets every event at least once, in order', async t => {
   const receiver = await startReceiver(t)
