@@ -15,16 +15,18 @@ export interface GcCliIo {
   usage: (message: string) => Error
 }
 
-const KIND_LABELS: Record<DeletionKind, string> = { tag: 'tags', manifest: 'manifests', layerLink: 'layer links', blob: 'blobs', upload: 'uploads' }
+const KIND_LABELS: Record<DeletionKind, string> = { tag: 'tags', manifest: 'manifests', layerLink: 'layer links', blob: 'blobs', abandonedWrite: 'abandoned writes', upload: 'uploads' }
 
 function describe (d: Deletion): string {
-  const where = d.kind === 'tag' ? `${d.repository ?? ''}:${d.name}` : d.repository !== undefined ? `${d.repository}@${d.name}` : d.name
+  const where = d.kind === 'tag'
+    ? `${d.repository ?? ''}:${d.name}`
+    : d.repository !== undefined ? `${d.repository}@${d.name}` : d.id !== undefined ? `${d.name} ${d.id}` : d.name
   return `${d.kind} ${where}${d.bytes > 0 ? ` (${d.bytes} bytes)` : ''}`
 }
 
 export function summary (report: GcReport): string {
   const counts = (Object.keys(KIND_LABELS) as DeletionKind[]).map(kind =>
-    `${KIND_LABELS[kind]} ${report.deleted[kind]}${kind === 'blob' || kind === 'upload' ? ` (${report.bytes[kind]} bytes)` : ''}`)
+    `${KIND_LABELS[kind]} ${report.deleted[kind]}${kind === 'blob' || kind === 'abandonedWrite' || kind === 'upload' ? ` (${report.bytes[kind]} bytes)` : ''}`)
   return `${report.dryRun ? 'would delete' : 'deleted'}: ${counts.join(', ')}; ${report.dryRun ? 'would reclaim' : 'reclaimed'} ${report.reclaimedBytes} bytes`
 }
 

@@ -7,7 +7,10 @@
 //      is kept as long as its subject is, unless the policy says otherwise;
 //   3. layer links no kept manifest of their repository references (through the blobs service: blob-deleted);
 //   4. blobs no kept link of any repository references;
-//   5. expired upload sessions, with their staged bytes (on S3, their writers' multipart uploads).
+//   5. abandoned writes: partial writes of writers that are gone, older than the grace period (on S3, multipart
+//      uploads a crashed process left, whether or not a session or marker records them; on the filesystem,
+//      temp files);
+//   6. expired upload sessions, with their staged bytes (on S3, their writers' multipart uploads).
 //
 // Memory is O(1) per listing page: what is reachable is recorded in the store, under the run's scratch prefix
 // (gc/runs/<run>/: a key per digest a kept manifest of a repository references, and a key per digest anything
@@ -57,14 +60,16 @@ import { paths } from '../storage/paths.js'
 import type { Mark } from './marks.js'
 import { policyFor, prunesTags, type Retention, type RetentionPolicy } from './retention.js'
 
-export type DeletionKind = 'tag' | 'manifest' | 'layerLink' | 'blob' | 'upload'
+export type DeletionKind = 'tag' | 'manifest' | 'layerLink' | 'blob' | 'abandonedWrite' | 'upload'
 
 /** One thing a run deleted (or, dry, would delete). */
 export interface Deletion {
   kind: DeletionKind
   repository?: string
-  /** The tag, digest or upload id. */
+  /** The tag, digest or upload id; for an abandoned write, the store's name of what was being written. */
   name: string
+  /** An abandoned write's id in the store (an S3 multipart upload id, a temp file). */
+  id?: string
   bytes: number
 }
 
@@ -74,9 +79,9 @@ export interface GcReport {
   durationMs: number
   /** Count of deleted objects by kind. */
   deleted: Record<DeletionKind, number>
-  /** Bytes freed by kind (blobs and upload data; links, tags and manifest links count 0). */
+  /** Bytes freed by kind (blobs, abandoned writes and upload data; links, tags and manifest links count 0). */
   bytes: Record<DeletionKind, number>
-  /** Bytes of blob and upload data freed. */
+  /** Bytes of blob, abandoned-write and upload data freed. */
   reclaimedBytes: number
   /** Repositories walked. */
   repositories: number
@@ -155,7 +160,7 @@ export function createCollector (registry: Registry, retention: Retention) {
     const dryRun = options.dryRun ?? false
     const run = randomUUID()
     const cutoff = started - options.graceMs
-    const zero = (): Record<DeletionKind, number> => ({ tag: 0, manifest: 0, layerLink: 0, blob: 0, upload: 0 })
+    const zero = (): Record<DeletionKind, number> => ({ tag: 0, manifest: 0, layerLink: 0, blob: 0, abandonedWrite: 0, upload: 0 })
     const report: GcReport = { dryRun, startedAt: new Date(started).toISOString(), durationMs: 0, deleted: zero(), bytes: zero(), reclaimedBytes: 0, repositories: 0 }
     const policies = await retention.list()
 
@@ -166,7 +171,7 @@ export function createCollector (registry: Registry, retention: Retention) {
     const record = (deletion: Deletion): void => {
       report.deleted[deletion.kind]++
       report.bytes[deletion.kind] += deletion.bytes
-      if (deletion.kind === 'blob' || deletion.kind === 'upload') report.reclaimedBytes += deletion.bytes
+      if (deletion.kind === 'blob' || deletion.kind === 'abandonedWrite' || deletion.kind === 'upload') report.reclaimedBytes += deletion.bytes
       options.onDelete?.(deletion)
     }
     const isOld = async (key: string): Promise<boolean> => {
@@ -364,6 +369,21 @@ export function createCollector (registry: Registry, retention: Retention) {
       }
     }
 
+    /**
+     * Partial writes started before the grace cutoff: their writers are gone (a live one is younger). Swept
+     * before the sessions, so that the multipart upload of an expired session counts here in a dry run as in
+     * a real one (a real session purge would otherwise abort it first).
+     */
+    async function collectAbandonedWrites (): Promise<void> {
+      if (driver.abandonedWrites === undefined || driver.discardAbandonedWrite === undefined) return
+      for await (const write of driver.abandonedWrites(new Date(cutoff))) {
+        checkpoint()
+        if (dryRun || await driver.discardAbandonedWrite(write)) {
+          record({ kind: 'abandonedWrite', name: write.name, id: write.id, bytes: write.bytes ?? 0 })
+        }
+      }
+    }
+
     await driver.write(paths.gcRunStarted(run), Buffer.alloc(0))
     if (!dryRun) await removeAbandonedRuns(run)
     try {
@@ -373,6 +393,7 @@ export function createCollector (registry: Registry, retention: Retention) {
         await collectRepository(name)
       }
       await collectBlobs()
+      await collectAbandonedWrites()
       checkpoint()
       await registry.uploads.purgeExpired(Date.now(), {
         dryRun,

@@ -15,7 +15,7 @@ export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 /** What a GC run did (a dry run deletes nothing: it only counts as a run). */
 export interface GcRunReport {
-  /** Objects deleted, by kind: tag, manifest, layerLink, blob, upload (src/gc). */
+  /** Objects deleted, by kind: tag, manifest, layerLink, blob, abandonedWrite, upload (src/gc). */
   deleted: Readonly<Record<string, number>>
   reclaimedBytes: number
   durationSeconds: number
@@ -94,7 +94,7 @@ export function createMetrics (driverName: string) {
     const tallied = (tally: Tally) => () => tally.series
     registerCounter(registry, 'berth_gc_runs_total', 'Garbage-collection runs, by mode (delete or dry-run).', tallied(gcRuns), s => s.value)
     registerCounter(registry, 'berth_gc_deleted_objects_total', 'Objects garbage collection deleted, by kind.', tallied(gcDeleted), s => s.value)
-    registerCounter(registry, 'berth_gc_reclaimed_bytes_total', 'Bytes of blobs garbage collection deleted.', tallied(gcReclaimed), s => s.value)
+    registerCounter(registry, 'berth_gc_reclaimed_bytes_total', 'Bytes of blobs, abandoned writes and uploads garbage collection deleted.', tallied(gcReclaimed), s => s.value)
     registerHistogram(registry, 'berth_gc_run_duration_seconds', 'Duration of garbage-collection runs, by mode.', () => gcDurations.values())
     registerCounter(registry, 'berth_webhook_deliveries_total',
       'Webhook delivery attempts, by outcome (delivered; retrying: failed, will be retried; failed: given up).',

@@ -42,6 +42,8 @@ export class InstrumentedDriver implements StorageDriver {
   readonly chunkMinLength: number
   readonly presignedUrl?: (key: string, options: { expiresSeconds: number }) => Promise<string>
   readonly ping?: () => Promise<void>
+  readonly abandonedWrites?: StorageDriver['abandonedWrites']
+  readonly discardAbandonedWrite?: StorageDriver['discardAbandonedWrite']
   private readonly ops: Record<StoreOperation, OperationStats>
 
   constructor (readonly inner: StorageDriver, private readonly stats: StoreStats) {
@@ -63,6 +65,9 @@ export class InstrumentedDriver implements StorageDriver {
         await this.timed(this.ops.ping, ping(), start)
       }
     }
+    // Garbage collection's sweep of partial writes: rare maintenance calls, passed through untimed.
+    this.abandonedWrites = inner.abandonedWrites?.bind(inner)
+    this.discardAbandonedWrite = inner.discardAbandonedWrite?.bind(inner)
   }
 
   /** Awaits `work`, a call of the inner driver started at `start`, and records it under `op`. */

@@ -23,6 +23,20 @@ export interface ListPage {
   truncated: boolean
 }
 
+/**
+ * A write the store holds in pieces that its writer never finished nor cleaned up: an S3 multipart upload, a
+ * filesystem temp file. It holds space but is no object: no listing sees it. A writer that crashed leaves one.
+ */
+export interface AbandonedWrite {
+  /** What was being written: the driver's own name for it (for reports). */
+  name: string
+  /** The driver's handle for it (an upload id, a file name). */
+  id: string
+  startedAt: Date
+  /** The bytes it holds, when the store tells. */
+  bytes?: number
+}
+
 /** A small record read together with an opaque version, for compare-and-swap. */
 export interface VersionedRecord {
   data: Buffer
@@ -71,6 +85,14 @@ export interface StorageDriver {
    * Berth in the path. Used for presigned blob redirects when they are enabled.
    */
   presignedUrl? (key: string, options: { expiresSeconds: number }): Promise<string>
+  /**
+   * Optional (stores that keep partial writes apart from objects): the partial writes started before
+   * `startedBefore`, for garbage collection. A live writer's is younger than any cutoff the collector passes
+   * (its grace period), so these belong to writers that are gone. Listed a page at a time.
+   */
+  abandonedWrites? (startedBefore: Date): AsyncIterable<AbandonedWrite>
+  /** Optional, with abandonedWrites: removes one, freeing its bytes. Returns whether it was still there. */
+  discardAbandonedWrite? (write: AbandonedWrite): Promise<boolean>
   /** Optional: checks that the store answers, for readiness probes. Throws StorageUnavailableError when not. */
   ping? (): Promise<void>
 

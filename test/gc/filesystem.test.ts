@@ -1,5 +1,8 @@
 // Garbage collection on the filesystem store, with two replicas (two createBerth instances over one directory).
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import type { Deletion } from '../../src/gc/collector.js'
@@ -73,7 +76,7 @@ t.test('retention: keep the last N tags and a pattern, untagged manifests go, re
   t.ok(other.digest)
 
   const again = await cli(env, ['gc'])
-  t.equal(again.stdout, 'deleted: tags 0, manifests 0, layer links 0, blobs 0 (0 bytes), uploads 0 (0 bytes); reclaimed 0 bytes\n', 'a second run finds nothing')
+  t.equal(again.stdout, 'deleted: tags 0, manifests 0, layer links 0, blobs 0 (0 bytes), abandoned writes 0 (0 bytes), uploads 0 (0 bytes); reclaimed 0 bytes\n', 'a second run finds nothing')
   t.equal((await cli(env, ['retention', 'delete', 'apps'])).code, 0)
   t.equal((await cli(env, ['retention', 'list'])).stdout, '')
   t.equal((await cli(env, ['retention', 'set', 'bad', '--repos', 'Team/**'])).code, 2, 'a bad glob is a usage error')
@@ -107,6 +110,30 @@ t.test('expired upload sessions are removed, live ones stay', async t => {
   t.same(dry?.deleted, report?.deleted)
   t.equal(await a.driver.stat(paths.uploadState(old.id)), undefined, 'the expired session is gone')
   t.ok(await a.registry.uploads.status('team/up', fresh.id), 'the live session stays')
+})
+
+t.test('temp files a crashed writer left go once older than the grace period; a young one stays', async t => {
+  const dir = t.testdir()
+  const env = { BERTH_DATA_DIR: dir, BERTH_GC_GRACE_SECONDS: '1' }
+  const a = await replica(t, env)
+  // What a process killed between writing its temp file and renaming it into place leaves.
+  const crashed = path.join(dir, 'tmp', randomUUID())
+  await writeFile(crashed, randomBytes(4321))
+  await sleep(1500) // older than the grace period
+  const young = path.join(dir, 'tmp', randomUUID())
+  await writeFile(young, randomBytes(10))
+
+  const dry = await cli(env, ['gc', '--dry-run', '--json'])
+  const listed = dry.stdout.trim().split('\n').map(line => JSON.parse(line) as Deletion).filter(d => d.kind === 'abandonedWrite')
+  t.same(listed, [{ kind: 'abandonedWrite', name: `tmp/${path.basename(crashed)}`, id: path.basename(crashed), bytes: 4321 }], 'a dry run lists the old temp file')
+  t.ok(existsSync(crashed), 'and deletes nothing')
+
+  const report = await a.gc.run()
+  t.equal(report?.deleted.abandonedWrite, 1)
+  t.equal(report?.bytes.abandonedWrite, 4321)
+  t.equal(report?.reclaimedBytes, 4321, 'its bytes count as reclaimed')
+  t.notOk(existsSync(crashed), 'the old temp file is gone')
+  t.ok(existsSync(young), 'a temp file younger than the grace period (a live writer\'s) stays')
 })
 
 t.test('a blob pushed again while it is condemned waits for the collection, then is stored anew', async t => {

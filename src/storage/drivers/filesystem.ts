@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { LRUCache } from 'lru-cache'
 import {
   InvalidKeyError, InvalidOffsetError, NotFoundError,
-  type ListOptions, type ListPage, type ObjectInfo, type StorageDriver, type VersionedRecord
+  type AbandonedWrite, type ListOptions, type ListPage, type ObjectInfo, type StorageDriver, type VersionedRecord
 } from '../driver.js'
 import { FileRangeStream } from '../file-range-stream.js'
 
@@ -349,6 +349,34 @@ export class FilesystemDriver implements StorageDriver {
       } catch (err) {
         if (attempt >= 4 || !(isMissing(err) || isNotDirectory(err))) throw err
       }
+    }
+  }
+
+  /**
+   * Temp files (writes that never reached their rename) untouched since before `startedBefore`. init() removes
+   * those older than an hour, but only when a process starts; garbage collection removes the rest of a crashed
+   * replica's while the others keep running. A live writer touches its file with every batch it writes.
+   */
+  async * abandonedWrites (startedBefore: Date): AsyncGenerator<AbandonedWrite> {
+    for await (const entry of await fs.opendir(this.tmp)) {
+      const info = await fs.stat(path.join(this.tmp, entry.name)).catch(() => undefined)
+      if (info === undefined || !info.isFile() || info.mtimeMs >= startedBefore.getTime()) continue
+      yield { name: `tmp/${entry.name}`, id: entry.name, startedAt: info.mtime, bytes: info.size }
+    }
+  }
+
+  /** Removes one temp file, unless a writer touched it since it was listed. */
+  async discardAbandonedWrite (write: AbandonedWrite): Promise<boolean> {
+    if (write.id.includes('/') || write.id.startsWith('.')) return false
+    const file = path.join(this.tmp, write.id)
+    const info = await fs.stat(file).catch(() => undefined)
+    if (info === undefined || info.mtime.getTime() > write.startedAt.getTime()) return false
+    try {
+      await fs.unlink(file)
+      return true
+    } catch (err) {
+      if (isMissing(err)) return false
+      throw err
     }
   }
 

@@ -13,7 +13,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { PassThrough, pipeline, type Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Client, S3Error } from 'minio'
+import { Client, S3Error, type IncompleteUploadedBucketItem } from 'minio'
 import type { S3Config } from '../../../config.js'
 import { InvalidKeyError, InvalidOffsetError, NotFoundError, StorageUnavailableError } from '../../driver.js'
 import { SIZE_HEADER, isStaged } from './layout.js'
@@ -196,6 +196,20 @@ export class S3Client {
 
   async abortMultipart (name: string, uploadId: string): Promise<void> {
     await this.client.abortMultipartUpload(this.bucket, name, uploadId)
+  }
+
+  /**
+   * Every multipart upload open in the bucket, with the bytes of the parts it holds; the client lists them a
+   * page (1000) at a time. An upload whose store reports no initiation time is left out (its age is unknown).
+   */
+  async * incompleteUploads (): AsyncGenerator<{ name: string, uploadId: string, initiated: Date, size: number }> {
+    // The client's items also carry ListMultipartUploads' `initiated`, which its type leaves out.
+    const uploads = this.client.listIncompleteUploads(this.bucket, '', true) as AsyncIterable<IncompleteUploadedBucketItem & { initiated?: Date }>
+    for await (const upload of uploads) {
+      if (upload.initiated instanceof Date && !Number.isNaN(upload.initiated.getTime())) {
+        yield { name: upload.key, uploadId: upload.uploadId, initiated: upload.initiated, size: upload.size }
+      }
+    }
   }
 
   /** The value of `x-amz-copy-source` for an object of this bucket. */

@@ -2,7 +2,8 @@
 //
 //   layout.ts     key ↔ object name, the staging namespace
 //   client.ts     requests with idle timeouts, conditional writes, watched bodies, error classification
-//   multipart.ts  rebuffered streaming uploads, server-side compose, multipart markers and sweeps
+//   multipart.ts  rebuffered streaming uploads, server-side compose, multipart markers and sweeps (and the
+//                 garbage collector's sweep of multipart uploads crashed writers left: abandonedWrites)
 //   staging.ts    append emulation: a staging record listing segments
 //
 // Commit. `move` of a staged key composes its segments at the target on the server; no byte goes back
@@ -16,13 +17,13 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   NotFoundError, StorageUnavailableError,
-  type ListOptions, type ListPage, type ObjectInfo, type StorageDriver, type VersionedRecord
+  type AbandonedWrite, type ListOptions, type ListPage, type ObjectInfo, type StorageDriver, type VersionedRecord
 } from '../../driver.js'
 import {
   DRIVER_NAME, S3Client, collect, describe, drain, etagOf, guard, isServerStarting, translate, type S3DriverOptions
 } from './client.js'
-import { NAME_SUFFIX, assertPrefix, isStaged, keyOf, objectName, stagingDir, stagingPrefix } from './layout.js'
-import { LIST_MAX, MIN_PART, compose, removeAll, sweepStaging, upload } from './multipart.js'
+import { NAME_SUFFIX, assertPrefix, isStaged, keyOf, markerDirOf, objectName, stagingDir, stagingPrefix } from './layout.js'
+import { LIST_MAX, MIN_PART, compose, forgetMarker, removeAll, sweepStaging, upload } from './multipart.js'
 import { appendStaged, parseStaging, pull, readStaging, segmentSources, stagedBytes } from './staging.js'
 
 export type { S3DriverOptions } from './client.js'
@@ -227,6 +228,39 @@ export class S3Driver implements StorageDriver {
     // The body is read chunk by chunk and never destroyed here, even on failure: destroying it would tear
     // down the client's connection before the API could send its error response.
     return await guard('append', key, async () => await appendStaged(this.s3, key, offset, pull(body)))
+  }
+
+  // ---- garbage collection: multipart uploads of writers that are gone -------------------------------------
+
+  /**
+   * Multipart uploads initiated before `startedBefore`, into names of this driver only (`<key>!` and its
+   * staging area: a bucket shared with other software keeps theirs). A crashed writer leaves them, with or
+   * without the marker that announces them (multipart.ts); their parts take space until they are aborted.
+   */
+  async * abandonedWrites (startedBefore: Date): AsyncGenerator<AbandonedWrite> {
+    try {
+      for await (const upload of this.s3.incompleteUploads()) {
+        if (!upload.name.endsWith(NAME_SUFFIX) || upload.initiated.getTime() >= startedBefore.getTime()) continue
+        yield { name: upload.name, id: upload.uploadId, startedAt: upload.initiated, bytes: upload.size }
+      }
+    } catch (err) {
+      throw translate(err, 'abandonedWrites', this.s3.bucket)
+    }
+  }
+
+  /** Aborts one multipart upload (its parts go) and deletes the marker that announced it, if any. */
+  async discardAbandonedWrite (write: AbandonedWrite): Promise<boolean> {
+    if (!write.name.endsWith(NAME_SUFFIX)) return false
+    return await guard('discardAbandonedWrite', write.name, async () => {
+      try {
+        await this.s3.abortMultipart(write.name, write.id)
+      } catch (err) {
+        if ((err as { code?: string }).code === 'NoSuchUpload') return false // finished or aborted meanwhile
+        throw err
+      }
+      await forgetMarker(this.s3, markerDirOf(write.name), write.id)
+      return true
+    })
   }
 
   async presignedUrl (key: string, { expiresSeconds }: { expiresSeconds: number }): Promise<string> {

@@ -54,6 +54,11 @@ export function markerName (dir: string, id: string): string {
   return `${dir}mpu-${id}${NAME_SUFFIX}`
 }
 
+/** The staging area that holds the markers of multipart uploads into the object `name` (a name of this driver). */
+export function markerDirOf (name: string): string {
+  return name.startsWith(STAGING) ? name.slice(0, name.lastIndexOf('/') + 1) : stagingDir(name.slice(0, -NAME_SUFFIX.length))
+}
+
 export function isMarker (name: string): boolean {
   return name.slice(name.lastIndexOf('/') + 1).startsWith('mpu-')
 }

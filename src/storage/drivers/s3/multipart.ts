@@ -9,7 +9,10 @@
 //
 // Cleanup. Each multipart upload started here is announced by a marker object in a staging area
 // (`~staging/<key>/mpu-<id>!`, holding the upload id). `sweepStaging` aborts the multipart uploads named by
-// the markers under a prefix and deletes everything there, so no orphaned parts stay behind.
+// the markers under a prefix and deletes everything there, so no orphaned parts stay behind. A process that
+// crashes mid-upload (before its marker is written, or before anything sweeps its staging area) leaves its
+// multipart upload behind anyway: garbage collection aborts those once they are older than its grace period
+// (S3Driver.abandonedWrites), with their markers.
 import { randomUUID } from 'node:crypto'
 import { assertNoError, collect, etagOf, drain, xmlField, type Part, type S3Client } from './client.js'
 import { composeName, isMarker, markerName } from './layout.js'
@@ -236,6 +239,24 @@ export async function sweepStaging (s3: S3Client, prefix: string): Promise<void>
       })
     }
     await s3.removeNames(page.names)
+    if (page.next === undefined) return
+    token = page.next
+  }
+}
+
+/** Deletes the marker of a multipart upload that was aborted without it (garbage collection's sweep). */
+export async function forgetMarker (s3: S3Client, markerDir: string, uploadId: string): Promise<void> {
+  for (let token = ''; ;) {
+    const page = await s3.listPage(`${markerDir}mpu-`, token, LIST_MAX)
+    for (const name of page.names) {
+      const res = await s3.get(name)
+      if (res === undefined) continue
+      const marker = JSON.parse((await collect(s3.watch(res, name))).toString('utf8')) as { uploadId: string }
+      if (marker.uploadId === uploadId) {
+        await s3.deleteQuietly(name)
+        return
+      }
+    }
     if (page.next === undefined) return
     token = page.next
   }
