@@ -191,11 +191,18 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
       const { name, target: digest, reply } = c
       parseDigest(digest)
       const what = { repository: name, digest }
-      if (await registry.blobs.exists(name, digest) || await registry.blobs.mount(name, digest, undefined)) {
+      if (await registry.blobs.exists(name, digest)) {
         count(t, 'hit', what)
         return undefined
       }
       try {
+        // Stored for another repository: linked once the upstream confirms this repository has it (a HEAD, no
+        // bytes). Never linked without asking: that would show any repository's blobs under the prefix.
+        if (await registry.blobs.storedSize(digest) !== undefined && await t.client.headBlob(t.upstreamName, digest) !== undefined &&
+          await registry.blobs.mount(name, digest, undefined)) {
+          count(t, 'hit', { ...what, mounted: true })
+          return undefined
+        }
         if (head) {
           const remote = await t.client.headBlob(t.upstreamName, digest)
           if (remote === undefined) return undefined
