@@ -12,7 +12,7 @@
 // Tags remember when they were last checked upstream in the store (paths.mirrorTagChecked), so every replica
 // agrees on freshness. When the upstream is unavailable, what is held is served with a Berth-Mirror header.
 import type { Logger } from 'pino'
-import { PassThrough, type Readable } from 'node:stream'
+import { PassThrough, Transform, type Readable } from 'node:stream'
 import { forbidden } from '../auth/errors.js'
 import { RegistryError } from '../errors/registry-error.js'
 import type { MirrorResult } from '../metrics/index.js'
@@ -39,6 +39,24 @@ interface Target {
   mirror: MirrorConfig
   client: RegistryClient
   upstreamName: string
+}
+
+/**
+ * A pass-through that holds back the last chunk until `verification` settles: the client's response can only
+ * complete once the store has verified the bytes against their digest, and is cut short otherwise.
+ */
+function holdingLastChunk (verification: Promise<Error | undefined>): Transform {
+  let held: Buffer | undefined
+  return new Transform({
+    transform (chunk: Buffer, _encoding, callback) {
+      const previous = held
+      held = chunk
+      callback(null, previous)
+    },
+    flush (callback) {
+      verification.then(err => { callback(err ?? null, err === undefined ? held : undefined) }, callback)
+    }
+  })
 }
 
 export function createMirrorCache (registry: Registry, mirrors: readonly MirrorConfig[], options: MirrorCacheOptions) {
@@ -234,19 +252,21 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         }
         if (remote === undefined) { settle.resolve(); return undefined }
         const toStore = new PassThrough()
-        const toClient = new PassThrough()
+        let verified: (err?: Error) => void = () => {}
+        const verification = new Promise<Error | undefined>(resolve => { verified = resolve })
+        const toClient = holdingLastChunk(verification)
         const source = metered(t, remote.body)
         source.pipe(toStore)
-        source.pipe(toClient, { end: false }) // ended only once the store has verified the bytes
+        source.pipe(toClient)
         source.once('error', err => { toStore.destroy(err); toClient.destroy(err) })
         toClient.once('close', () => { source.unpipe(toClient) }) // a client that leaves does not stop the store
         registry.uploads.putMonolithic(name, digest, toStore).then(() => {
-          if (!toClient.destroyed) toClient.end()
+          verified()
           settle.resolve()
         }, err => {
           const error = err as Error
           log.warn({ mirror: t.mirror.prefix, ...what, err: error.message }, 'mirror blob not stored')
-          toClient.destroy(error)
+          verified(error)
           settle.reject(err)
         })
         count(t, 'miss', { ...what, size: remote.size })
