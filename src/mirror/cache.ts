@@ -41,6 +41,15 @@ interface Target {
   upstreamName: string
 }
 
+/** The manifest as JSON, or undefined when it is not (manifests.put then says what is wrong with it). */
+function parseManifest (bytes: Buffer): { config?: { digest?: unknown } } | undefined {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as { config?: { digest?: unknown } } | undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * A pass-through that holds back the last chunk until `verification` settles: the client's response can only
  * complete once the store has verified the bytes against their digest, and is cut short otherwise.
@@ -116,9 +125,9 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
       const remote = await t.client.getManifest(t.upstreamName, reference)
       if (remote === undefined) return
       options.onFetched?.(t.mirror.prefix, remote.bytes.length)
-      const doc = JSON.parse(remote.bytes.toString('utf8')) as { config?: { digest?: unknown } }
+      const doc = parseManifest(remote.bytes)
       // Layers and child manifests come on demand; the config is small and a stored manifest needs it.
-      if (typeof doc.config?.digest === 'string') await storeBlob(t, name, doc.config.digest)
+      if (typeof doc?.config?.digest === 'string') await storeBlob(t, name, doc.config.digest)
       await registry.manifests.put(name, reference, remote.bytes, remote.mediaType, [], { sparse: true })
       if (!looksLikeDigest(reference)) await markChecked(name, reference, remote.digest)
       stored = true
@@ -232,7 +241,13 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         const key = `blob ${name}@${digest}`
         // Another request is fetching it, or the client wants a range: wait for the stored copy.
         if (inFlight.has(key) || c.request.headers.range !== undefined) {
-          await storeBlob(t, name, digest)
+          try {
+            await storeBlob(t, name, digest)
+          } catch (err) {
+            // The fetch failed (or its bytes did not match): this request is answered from the store, a 404.
+            upstreamFailed(c, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
+            return undefined
+          }
           count(t, 'miss', { ...what, shared: true })
           return undefined
         }
