@@ -1,5 +1,6 @@
 // The pull-through cache in front of an upstream that needs credentials (a second Berth with users: the
-// Docker token flow), and in front of one that lies about a blob's bytes (nothing unverified is stored).
+// Docker token flow), in front of one that lies about a blob's bytes (nothing unverified is stored), and in
+// front of a slow one (bytes reach the client as they arrive).
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -71,4 +72,48 @@ t.test('a blob whose upstream bytes do not match its digest is cut short and nev
   const after = await fetch(url)
   t.equal(after.status, 404, 'nothing was stored')
   t.equal(((await after.json()) as { errors: Array<{ code: string }> }).errors[0]?.code, 'BLOB_UNKNOWN')
+})
+
+t.test('blob bytes reach the client while the upstream is still sending them', async t => {
+  const blob = randomBytes(1_000_000)
+  const digest = sha256(blob)
+  let release: () => void = () => {}
+  const released = new Promise<void>(resolve => { release = resolve })
+  let fetched = 0
+  const slow = createServer((req, res) => {
+    if (req.url !== `/v2/lib/y/blobs/${digest}`) { res.writeHead(404).end(); return }
+    fetched++
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length })
+    // The first half, then the rest only once the test has seen bytes arrive through Berth.
+    res.write(blob.subarray(0, 500_000))
+    void released.then(() => { res.end(blob.subarray(500_000)) })
+  })
+  await new Promise<void>(resolve => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { release(); slow.close() })
+  const mirror = await startServer(t, {
+    BERTH_MIRRORS: JSON.stringify([{ prefix: 'slow', upstream: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, upstreamPrefix: 'lib' }]),
+    LOG_LEVEL: 'error'
+  })
+  const res = await fetch(`${mirror.url}/v2/slow/y/blobs/${digest}`)
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('content-length'), String(blob.length))
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+  const chunks: Buffer[] = []
+  let received = 0
+  while (received === 0) {
+    const { value, done } = await reader.read()
+    if (done) break
+    chunks.push(Buffer.from(value)); received += value.length
+  }
+  t.ok(received > 0 && received <= 500_000, `bytes arrived before the upstream sent the rest (${received})`)
+  release()
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    chunks.push(Buffer.from(value))
+  }
+  t.ok(Buffer.concat(chunks).equals(blob), 'the whole blob, byte for byte')
+  const again = await fetch(`${mirror.url}/v2/slow/y/blobs/${digest}`)
+  t.ok(Buffer.from(await again.arrayBuffer()).equals(blob), 'then served from the store')
+  t.equal(fetched, 1, 'fetched once')
 })
