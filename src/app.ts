@@ -62,7 +62,7 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   app.addHook('onListen', () => { berth.webhooks.start() })
   await app.register(health, { driver: berth.driver })
   await auth.bootstrap(app.log)
-  await app.register(ociApi, { prefix: '/v2', registry, config, auth })
+  await app.register(ociApi, { prefix: '/v2', registry, config, auth, mirror: berth.mirror })
   await app.register(cnrApi, { service: berth.cnr, auth, config })
   await app.register(packagesApi, { prefix: '/packages', packages: berth.packages, auth, config })
   berth.gc.start() // background collections, one replica at a time; stopped when the berth closes

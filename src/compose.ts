@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import { RULES_CACHE_MS, createGovernance } from './governance/index.js'
 import { createMetrics } from './metrics/index.js'
 import { createGc } from './gc/index.js'
+import { createMirrorCache } from './mirror/cache.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -71,6 +72,12 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
   })
   const unsubscribeWebhooks = webhooks.subscribe(events)
   const gc = createGc(registry, config.gc, log)
+  // The pull-through cache, only when BERTH_MIRRORS names mirrors.
+  const mirror = config.mirrors.length === 0 ? undefined : createMirrorCache(registry, config.mirrors, {
+    log,
+    onRequest: (name, result) => { metrics.recordMirrorRequest(name, result) },
+    onFetched: (name, bytes) => { metrics.recordMirrorFetched(name, bytes) }
+  })
   gc.onRun(({ deleted, reclaimedBytes, durationMs, dryRun }) => {
     metrics.recordGcRun({ deleted, reclaimedBytes, durationSeconds: durationMs / 1000, dryRun })
   })
@@ -88,6 +95,7 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
     metrics,
     webhooks,
     gc,
+    mirror,
     async close (): Promise<void> {
       await gc.close()
       unsubscribe()

@@ -1,6 +1,7 @@
 // The only module that reads process.env. Everything else receives a typed Config.
 import path from 'node:path'
 import { USERNAME_MAX_LENGTH, isValidUsername, passwordProblem } from './auth/credential-rules.js'
+import { mirrorsFrom, type MirrorConfig } from './mirror/config.js'
 
 export interface Config {
   host: string
@@ -33,6 +34,8 @@ export interface Config {
   webhooks: WebhookConfig
   /** Garbage collection (src/gc); see gcConfigFrom() at the end of this file. */
   gc: GcConfig
+  /** Registries Berth mirrors (BERTH_MIRRORS, parsed in src/mirror/config.ts). */
+  mirrors: MirrorConfig[]
 }
 
 /** `root` (BERTH_DATA_DIR) is where the filesystem driver keeps its data; the s3 driver does not use it. */
@@ -101,7 +104,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     ...(env.BERTH_METRICS_TOKEN === undefined || env.BERTH_METRICS_TOKEN === '' ? {} : { metricsToken: env.BERTH_METRICS_TOKEN }),
     auth: authConfigFrom(env),
     webhooks: webhookConfigFrom(env),
-    gc: gcConfigFrom(env)
+    gc: gcConfigFrom(env),
+    mirrors: mirrorsFrom(env)
   }
 }
 

@@ -1,8 +1,9 @@
 // Prometheus metrics (GET /metrics, see plugin.ts): what one Berth process counts, in a prom-client Registry
 // of its own, plus the process metrics prom-client collects (once per process, in processRegistry()).
 //
-// The other areas report through the small API on Metrics: recordGcRun(), recordWebhookDelivery() and
-// registerQuotaUsage(). The hot paths (requests, store operations) count into plain objects (series.ts).
+// The other areas report through the small API on Metrics: recordGcRun(), recordWebhookDelivery(),
+// recordMirrorRequest(), recordMirrorFetched() and registerQuotaUsage(). The hot paths (requests, store
+// operations) count into plain objects (series.ts).
 import type { Registry } from 'prom-client'
 import type { StorageDriver } from '../storage/driver.js'
 import { answerGathers } from './cluster.js'
@@ -23,6 +24,8 @@ export interface GcRunReport {
 }
 
 export type WebhookOutcome = 'delivered' | 'failed' | 'retrying'
+
+export type MirrorResult = 'hit' | 'miss' | 'stale' | 'error'
 
 export interface NamespaceUsage {
   namespace: string
@@ -59,6 +62,8 @@ export function createMetrics (driverName: string) {
   const gcReclaimed = new Tally()
   const gcDurations = new Map<string, Timing>()
   const webhookDeliveries = new Tally()
+  const mirrorRequests = new Tally()
+  const mirrorFetchedBytes = new Tally()
 
   // Quota usage is read from the store when scraped, once per scrape for both gauges.
   let usage: (() => Promise<NamespaceUsage[]>) | undefined
@@ -99,6 +104,11 @@ export function createMetrics (driverName: string) {
     registerCounter(registry, 'berth_webhook_deliveries_total',
       'Webhook delivery attempts, by outcome (delivered; retrying: failed, will be retried; failed: given up).',
       tallied(webhookDeliveries), s => s.value)
+    registerCounter(registry, 'berth_mirror_requests_total',
+      'Pulls of mirrored names, by mirror and result (hit: served from the store; miss: fetched upstream; stale: served while the upstream failed; error: the upstream failed and nothing was held).',
+      tallied(mirrorRequests), s => s.value)
+    registerCounter(registry, 'berth_mirror_fetched_bytes_total', 'Bytes of manifests and blobs fetched from upstream registries, by mirror.',
+      tallied(mirrorFetchedBytes), s => s.value)
 
     // Every worker reads the same usage from the store: the cluster keeps the largest (one answer), not the sum.
     registerGauge(registry, 'berth_quota_usage_bytes', 'Bytes stored per namespace, as the quota counts them.',
@@ -132,6 +142,14 @@ export function createMetrics (driverName: string) {
 
     recordWebhookDelivery ({ outcome }: { outcome: WebhookOutcome }): void {
       webhookDeliveries.add({ outcome })
+    },
+
+    recordMirrorRequest (mirror: string, result: MirrorResult): void {
+      mirrorRequests.add({ mirror, result })
+    },
+
+    recordMirrorFetched (mirror: string, bytes: number): void {
+      if (bytes > 0) mirrorFetchedBytes.add({ mirror }, bytes)
     },
 
     /** Quota usage per namespace comes from `read`, called when /metrics is scraped (the last one given wins). */

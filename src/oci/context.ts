@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
+import type { MirrorCache } from '../mirror/cache.js'
 import type { Registry } from '../registry/index.js'
 import type { OciAccess } from './access.js'
 
@@ -15,6 +16,8 @@ export interface OciContext {
   target: string
   /** The caller, already allowed to do what the route needs (src/oci/access.ts). */
   access: OciAccess
+  /** The pull-through cache, when the name is under a mirror prefix (src/mirror/cache.ts). */
+  mirror?: MirrorCache | undefined
 }
 
 export type OciHandler = (c: OciContext) => Promise<unknown>

@@ -5,6 +5,7 @@ import { tokenEndpoint, type Auth } from '../auth/index.js'
 import type { Config } from '../config.js'
 import { RegistryError } from '../errors/registry-error.js'
 import { errorReply } from '../http/error-reply.js'
+import type { MirrorCache } from '../mirror/cache.js'
 import type { Registry } from '../registry/index.js'
 import { authorizeOci } from './access.js'
 import { ociDialect } from './errors.js'
@@ -14,12 +15,14 @@ export interface OciPluginOptions {
   registry: Registry
   config: Config
   auth: Auth
+  /** The pull-through cache, when mirrors are configured (src/mirror/cache.ts). */
+  mirror?: MirrorCache | undefined
 }
 
 /** Renders any error as the OCI envelope {"errors":[{code,message,detail}]}. Never HTML, never a stack. */
 export const ociErrorHandler = errorReply(ociDialect)
 
-export async function ociApi (app: FastifyInstance, { registry, config, auth }: OciPluginOptions): Promise<void> {
+export async function ociApi (app: FastifyInstance, { registry, config, auth, mirror }: OciPluginOptions): Promise<void> {
   // Bodies are never parsed here: blob data streams from request.raw to the store, and manifests are
   // read as raw bytes because their digest is computed over exactly what the client sent.
   app.removeAllContentTypeParsers()
@@ -39,7 +42,10 @@ export async function ociApi (app: FastifyInstance, { registry, config, auth }: 
     const match = matchRoute(request.method, rest)
     request.metricsRoute = match.path
     const access = await authorizeOci(auth, request, match)
-    return await match.handler({ registry, config, request, reply, name: match.name, target: match.target, access })
+    if (mirror !== undefined && (match.access === 'push' || match.access === 'delete')) mirror.assertWritable(match.name)
+    // Only names under a mirror prefix carry the cache into the handlers.
+    const mirrored = mirror !== undefined && mirror.covers(match.name) ? mirror : undefined
+    return await match.handler({ registry, config, request, reply, name: match.name, target: match.target, access, mirror: mirrored })
   }
   // GET/POST /v2/token, the Docker token endpoint (a static route: it wins over the wildcard below).
   await app.register(tokenEndpoint, { auth })

@@ -92,7 +92,7 @@ export function createManifests (driver: StorageDriver, {
    * Every blob and child manifest the manifest references must already be in the repository (sparse: only the
    * config blob). Every digest must be well-formed either way.
    */
-  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest): Promise<string[]> {
+  async function checkReferences (name: string, mediaType: ManifestMediaType, doc: ParsedManifest, sparse: boolean): Promise<string[]> {
     const index = isIndexMediaType(mediaType)
     const referenced = index
       ? doc.manifests ?? []
@@ -147,7 +147,9 @@ export function createManifests (driver: StorageDriver, {
       return { ...ref, bytes: await readBytes(ref.digest) }
     },
 
-    async put (name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<PutResult> {
+    /** `options.sparse` overrides the configured rule (the pull-through cache stores manifests before their layers). */
+    async put (name: string, reference: string, bytes: Buffer, contentType: string | undefined, extraTags: string[] = [], options: { sparse?: boolean } = {}): Promise<PutResult> {
+      const sparseHere = options.sparse ?? sparse
       let digest: string
       const tagsToSet = [...extraTags]
       if (looksLikeDigest(reference)) {
@@ -170,13 +172,13 @@ export function createManifests (driver: StorageDriver, {
       const mediaType = manifestMediaType(contentType, doc)
       const problem = validateManifest(mediaType, doc)
       if (problem !== undefined) throw manifestInvalid(`invalid ${mediaType}: ${problem}`)
-      const referenced = await checkReferences(name, mediaType, doc)
+      const referenced = await checkReferences(name, mediaType, doc, sparseHere)
       // Protect what the manifest references (and the manifest, when it is stored already: new bytes are young),
       // then check again: a collection that deleted any of it before the marks were refreshed is seen by the
       // second check (src/gc/collector.ts).
       const stored = await driver.stat(paths.blob(digest)) !== undefined
       await marks.refreshAll(stored ? [digest, ...referenced] : referenced)
-      await checkReferences(name, mediaType, doc)
+      await checkReferences(name, mediaType, doc, sparseHere)
       for (const tag of tagsToSet) await tags.assertChangeable(name, tag, digest)
       await guard.checkQuota(name, digest, bytes.length)
 

@@ -138,5 +138,9 @@ export const paths = {
   gcRepoPrefix: (run: string, name: string): string => `gc/runs/${run}/repo/${name}/_refs/`,
   gcRetention: (policy: string): string => `gc/retention/${policy}`,
   gcRetentionPrefix: 'gc/retention/',
-  gcRetentionFromKey: (key: string): string => key.slice('gc/retention/'.length)
+  gcRetentionFromKey: (key: string): string => key.slice('gc/retention/'.length),
+
+  // ---- mirror cache (src/mirror/cache.ts) -------------------------------------------------------------------
+  //   mirror/cache/<name>/_checked/<tag>   when a mirrored tag was last checked upstream: {checkedAt, digest}
+  mirrorTagChecked: (name: string, tag: string): string => `mirror/cache/${name}/_checked/${tag}`
 } as const

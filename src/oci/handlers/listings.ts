@@ -5,9 +5,18 @@ import { MediaTypes } from '../../registry/manifest-schemas.js'
 import type { OciContext } from '../context.js'
 import { nextLink, pageLimit, queryString } from '../http.js'
 
-export async function listTags ({ registry, config, request, reply, name }: OciContext): Promise<unknown> {
+export async function listTags (c: OciContext): Promise<unknown> {
+  const { registry, config, request, reply, name } = c
   const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
   const last = queryString(request.query, 'last')
+  // A mirrored name lists the upstream's tags (paged here), or, when it cannot answer, the tags held.
+  const upstream = await c.mirror?.upstreamTags(c)
+  if (upstream !== undefined) {
+    const after = last === undefined ? upstream : upstream.filter(tag => tag > last)
+    const items = after.slice(0, limit)
+    if (after.length > limit && limit > 0) reply.header('Link', nextLink(`/v2/${name}/tags/list`, { n: limit, last: items.at(-1) }))
+    return { name, tags: items }
+  }
   if (!await registry.catalog.exists(name)) throw nameUnknown(name)
   const page = limit === 0 ? { items: [], truncated: false } : await registry.tags.list(name, { limit, last })
   if (page.truncated) reply.header('Link', nextLink(`/v2/${name}/tags/list`, { n: limit, last: page.items.at(-1) }))

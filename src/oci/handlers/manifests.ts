@@ -3,7 +3,9 @@ import type { ManifestRef } from '../../registry/manifests.js'
 import type { OciContext } from '../context.js'
 import { parseAccept, queryList, readBodyLimited, urls } from '../http.js'
 
-async function negotiate ({ registry, request, reply, name, target }: OciContext): Promise<ManifestRef> {
+async function negotiate (c: OciContext): Promise<ManifestRef> {
+  const { registry, request, reply, name, target } = c
+  await c.mirror?.prepareManifest(c)
   const ref = await registry.manifests.negotiate(name, target, parseAccept(request.headers.accept))
   reply.type(ref.mediaType)
     .header('Docker-Content-Digest', ref.digest)

@@ -1,0 +1,321 @@
+// The pull-through cache: /v2 reads of names under a mirror prefix that Berth does not hold (or whose tag is
+// older than its TTL) are fetched from the upstream and stored through the registry services, so the CNR
+// index, quotas, webhooks and GC see mirrored content as any other push. Names outside every prefix never
+// get here (the handlers only call in when `mirrorFor` matches).
+//
+// Blobs stream to the client while they are stored: the upstream body feeds both the store (putMonolithic,
+// which publishes only bytes that match the digest) and the response, whose end is held back until the store
+// has verified them; a mismatch cuts the response short. Concurrent pulls of one blob in a process fetch it
+// once: the others wait for the stored copy (single-flight). Replicas do not share in-flight fetches: each
+// may fetch a blob once, and both store the same content-addressed bytes.
+//
+// Tags remember when they were last checked upstream in the store (paths.mirrorTagChecked), so every replica
+// agrees on freshness. When the upstream is unavailable, what is held is served with a Berth-Mirror header.
+import type { Logger } from 'pino'
+import { PassThrough, Transform, type Readable } from 'node:stream'
+import { forbidden } from '../auth/errors.js'
+import { RegistryError } from '../errors/registry-error.js'
+import type { MirrorResult } from '../metrics/index.js'
+import type { OciContext } from '../oci/context.js'
+import { looksLikeDigest, parseDigest } from '../registry/digest.js'
+import type { Registry } from '../registry/index.js'
+import { readRecord, writeRecord } from '../registry/records.js'
+import { isValidTag } from '../registry/reference.js'
+import { paths } from '../storage/paths.js'
+import { mirrorFor, type MirrorConfig } from './config.js'
+import { createRegistryClient, RemoteError, type RegistryClient } from './registry-client.js'
+
+export const MIRROR_HEADER = 'Berth-Mirror'
+
+interface TagChecked { checkedAt: string, digest: string }
+
+export interface MirrorCacheOptions {
+  log: Logger
+  onRequest?: (mirror: string, result: MirrorResult) => void
+  onFetched?: (mirror: string, bytes: number) => void
+}
+
+interface Target {
+  mirror: MirrorConfig
+  client: RegistryClient
+  upstreamName: string
+}
+
+/** The manifest as JSON, or undefined when it is not (manifests.put then says what is wrong with it). */
+function parseManifest (bytes: Buffer): { config?: { digest?: unknown } } | undefined {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as { config?: { digest?: unknown } } | undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A pass-through that holds back the last chunk until `verification` settles: the client's response can only
+ * complete once the store has verified the bytes against their digest, and is cut short otherwise.
+ */
+function holdingLastChunk (verification: Promise<Error | undefined>): Transform {
+  let held: Buffer | undefined
+  return new Transform({
+    transform (chunk: Buffer, _encoding, callback) {
+      const previous = held
+      held = chunk
+      callback(null, previous)
+    },
+    flush (callback) {
+      verification.then(err => { callback(err ?? null, err === undefined ? held : undefined) }, callback)
+    }
+  })
+}
+
+export function createMirrorCache (registry: Registry, mirrors: readonly MirrorConfig[], options: MirrorCacheOptions) {
+  const { driver } = registry
+  const { log } = options
+  const clients = new Map(mirrors.map(m => [m.prefix, createRegistryClient({
+    url: m.upstream,
+    ...(m.username === undefined ? {} : { username: m.username, password: m.password })
+  })]))
+  /** Fetches under way in this process, by repository and reference or digest (single-flight). */
+  const inFlight = new Map<string, Promise<void>>()
+
+  function targetOf (name: string): Target | undefined {
+    const found = mirrorFor(mirrors, name)
+    if (found === undefined) return undefined
+    return { ...found, client: clients.get(found.mirror.prefix) as RegistryClient }
+  }
+
+  function count (t: Target, result: MirrorResult, what: Record<string, unknown>, err?: unknown): void {
+    options.onRequest?.(t.mirror.prefix, result)
+    const entry = { mirror: t.mirror.prefix, upstream: t.mirror.upstream, result, ...what, ...(err === undefined ? {} : { err: (err as Error).message }) }
+    if (result === 'error' || result === 'stale') log.warn(entry, `mirror ${result}`)
+    else log.info(entry, `mirror ${result}`)
+  }
+
+  /** A fetch shared by every caller asking for `key` meanwhile. */
+  async function once (key: string, fetch: () => Promise<void>): Promise<void> {
+    let running = inFlight.get(key)
+    if (running === undefined) {
+      running = fetch().finally(() => { inFlight.delete(key) })
+      inFlight.set(key, running)
+    }
+    await running
+  }
+
+  /** Fetches a blob into the store (no client attached), once per process. */
+  async function storeBlob (t: Target, name: string, digest: string): Promise<void> {
+    await once(`blob ${name}@${digest}`, async () => {
+      if (await registry.blobs.exists(name, digest)) return
+      const remote = await t.client.getBlob(t.upstreamName, digest)
+      if (remote === undefined) return
+      await registry.uploads.putMonolithic(name, digest, metered(t, remote.body))
+    })
+  }
+
+  function metered (t: Target, body: Readable): Readable {
+    let bytes = 0
+    body.on('data', (chunk: Buffer) => { bytes += chunk.length })
+    body.once('close', () => { options.onFetched?.(t.mirror.prefix, bytes) })
+    return body
+  }
+
+  /** Fetches a manifest (by tag or digest) and stores it; with it, the config blob of an image manifest. */
+  async function storeManifest (t: Target, name: string, reference: string): Promise<boolean> {
+    let stored = false
+    await once(`manifest ${name}:${reference}`, async () => {
+      const remote = await t.client.getManifest(t.upstreamName, reference)
+      if (remote === undefined) return
+      options.onFetched?.(t.mirror.prefix, remote.bytes.length)
+      const doc = parseManifest(remote.bytes)
+      // Layers and child manifests come on demand; the config is small and a stored manifest needs it.
+      if (typeof doc?.config?.digest === 'string') await storeBlob(t, name, doc.config.digest)
+      await registry.manifests.put(name, reference, remote.bytes, remote.mediaType, [], { sparse: true })
+      if (!looksLikeDigest(reference)) await markChecked(name, reference, remote.digest)
+      stored = true
+    })
+    return stored
+  }
+
+  async function markChecked (name: string, tag: string, digest: string): Promise<void> {
+    await writeRecord(driver, paths.mirrorTagChecked(name, tag), { checkedAt: new Date().toISOString(), digest } satisfies TagChecked)
+  }
+
+  function upstreamFailed (c: OciContext, t: Target, err: unknown, held: boolean, what: Record<string, unknown>): void {
+    if (!(err instanceof RemoteError)) throw err
+    const why = err.unavailable ? 'upstream unavailable' : `upstream error ${err.status ?? ''}`.trim()
+    c.reply.header(MIRROR_HEADER, held ? `stale; ${why}` : why)
+    count(t, held ? 'stale' : 'error', what, err)
+  }
+
+  async function holdsManifest (name: string, digest: string): Promise<boolean> {
+    return await driver.stat(paths.manifestLink(name, digest)) !== undefined
+  }
+
+  const cache = {
+    /** Whether `name` is under a mirror prefix (nothing else costs more than this). */
+    covers (name: string): boolean {
+      return mirrorFor(mirrors, name) !== undefined
+    },
+
+    /** Refuses pushes and deletes into a mirror prefix whose entry does not allow them (OCI DENIED, 403). */
+    assertWritable (name: string): void {
+      const found = mirrorFor(mirrors, name)
+      if (found !== undefined && !found.mirror.allowPush) {
+        throw forbidden(`${name} is under the mirror prefix "${found.mirror.prefix}/" of ${found.mirror.upstream}, which is read-only here: push to the upstream instead`)
+      }
+    },
+
+    /**
+     * Before a manifest GET or HEAD: makes the store hold the manifest the upstream has for the reference, when
+     * it lacks it or the tag's TTL has passed. Afterwards the handler serves from the store as usual.
+     */
+    async prepareManifest (c: OciContext): Promise<void> {
+      const t = targetOf(c.name)
+      if (t === undefined) return
+      const { name, target: reference } = c
+      const what = { repository: name, reference }
+      if (looksLikeDigest(reference)) {
+        parseDigest(reference)
+        if (await holdsManifest(name, reference)) { count(t, 'hit', what); return } // by digest: never expires
+        try {
+          if (await storeManifest(t, name, reference)) count(t, 'miss', what)
+        } catch (err) { upstreamFailed(c, t, err, false, what) }
+        return
+      }
+      if (!isValidTag(reference)) return
+      const held = await registry.tags.get(name, reference)
+      if (held === undefined) {
+        try {
+          if (await storeManifest(t, name, reference)) count(t, 'miss', what)
+        } catch (err) { upstreamFailed(c, t, err, false, what) }
+        return
+      }
+      const checked = await readRecord<TagChecked>(driver, paths.mirrorTagChecked(name, reference))
+      if (checked !== undefined && Date.now() - Date.parse(checked.checkedAt) < t.mirror.ttlSeconds * 1000) {
+        count(t, 'hit', what)
+        return
+      }
+      try {
+        const head = await t.client.headManifest(t.upstreamName, reference)
+        // Gone upstream: the copy held stays served (a mirror outlives its upstream's deletions).
+        if (head === undefined || head.digest === held.digest) {
+          await markChecked(name, reference, held.digest)
+          count(t, 'hit', { ...what, revalidated: true })
+          return
+        }
+        await storeManifest(t, name, reference)
+        count(t, 'miss', { ...what, movedFrom: held.digest, movedTo: head.digest })
+      } catch (err) { upstreamFailed(c, t, err, true, what) }
+    },
+
+    /**
+     * A blob GET or HEAD of a mirrored name that the repository does not link: answers it from the upstream
+     * (storing the bytes as they stream through) and returns the reply, or returns undefined to let the
+     * handler answer from the store (a hit, a blob now stored, or a 404).
+     */
+    async serveBlob (c: OciContext, head: boolean): Promise<unknown> {
+      const t = targetOf(c.name)
+      if (t === undefined) return undefined
+      const { name, target: digest, reply } = c
+      parseDigest(digest)
+      const what = { repository: name, digest }
+      if (await registry.blobs.exists(name, digest)) {
+        count(t, 'hit', what)
+        return undefined
+      }
+      try {
+        // Stored for another repository: linked once the upstream confirms this repository has it (a HEAD, no
+        // bytes). Never linked without asking: that would show any repository's blobs under the prefix.
+        if (await registry.blobs.storedSize(digest) !== undefined && await t.client.headBlob(t.upstreamName, digest) !== undefined &&
+          await registry.blobs.mount(name, digest, undefined)) {
+          count(t, 'hit', { ...what, mounted: true })
+          return undefined
+        }
+        if (head) {
+          const remote = await t.client.headBlob(t.upstreamName, digest)
+          if (remote === undefined) return undefined
+          count(t, 'miss', what)
+          reply.header('Docker-Content-Digest', digest).type('application/octet-stream')
+          if (Number.isFinite(remote.size)) reply.header('Content-Length', remote.size)
+          return await reply.send()
+        }
+        const key = `blob ${name}@${digest}`
+        // Another request is fetching it, or the client wants a range: wait for the stored copy.
+        if (inFlight.has(key) || c.request.headers.range !== undefined) {
+          try {
+            await storeBlob(t, name, digest)
+          } catch (err) {
+            // The fetch failed (or its bytes did not match): this request is answered from the store, a 404.
+            upstreamFailed(c, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
+            return undefined
+          }
+          count(t, 'miss', { ...what, shared: true })
+          return undefined
+        }
+        // Registered before the first await, so that every concurrent request finds this fetch.
+        let settle: { resolve: () => void, reject: (err: unknown) => void } = { resolve: () => {}, reject: () => {} }
+        const storing = new Promise<void>((resolve, reject) => { settle = { resolve, reject } })
+        storing.catch(() => {})
+        inFlight.set(key, storing.finally(() => { inFlight.delete(key) }))
+        inFlight.get(key)?.catch(() => {})
+        let remote: Awaited<ReturnType<RegistryClient['getBlob']>>
+        try {
+          // Stored by a fetch that ended between the first look and now: served from the store.
+          remote = await registry.blobs.exists(name, digest) ? undefined : await t.client.getBlob(t.upstreamName, digest)
+        } catch (err) {
+          settle.reject(err)
+          throw err
+        }
+        if (remote === undefined) { settle.resolve(); return undefined }
+        const toStore = new PassThrough()
+        let verified: (err?: Error) => void = () => {}
+        const verification = new Promise<Error | undefined>(resolve => { verified = resolve })
+        const toClient = holdingLastChunk(verification)
+        const source = metered(t, remote.body)
+        source.pipe(toStore)
+        source.pipe(toClient)
+        source.once('error', err => { toStore.destroy(err); toClient.destroy(err) })
+        toClient.once('close', () => { source.unpipe(toClient) }) // a client that leaves does not stop the store
+        registry.uploads.putMonolithic(name, digest, toStore).then(() => {
+          verified()
+          settle.resolve()
+        }, err => {
+          const error = err as Error
+          log.warn({ mirror: t.mirror.prefix, ...what, err: error.message }, 'mirror blob not stored')
+          verified(error)
+          settle.reject(err)
+        })
+        count(t, 'miss', { ...what, size: remote.size })
+        reply.header('Docker-Content-Digest', digest).header('Accept-Ranges', 'bytes').type('application/octet-stream')
+        if (Number.isFinite(remote.size)) reply.header('Content-Length', remote.size)
+        return await reply.send(toClient)
+      } catch (err) {
+        if (err instanceof RegistryError) throw err
+        upstreamFailed(c, t, err, false, what)
+        return undefined
+      }
+    },
+
+    /**
+     * A tags list of a mirrored name: the upstream's list (all of it, paged here), else what is held, with the
+     * stale header. Returns undefined for names outside every prefix.
+     */
+    async upstreamTags (c: OciContext): Promise<string[] | undefined> {
+      const t = targetOf(c.name)
+      if (t === undefined) return undefined
+      const what = { repository: c.name, list: 'tags' }
+      try {
+        const tags: string[] = []
+        for await (const tag of t.client.listTags(t.upstreamName)) tags.push(tag)
+        count(t, 'miss', what)
+        return tags.sort()
+      } catch (err) {
+        if (err instanceof RemoteError && err.status === 404) return undefined
+        upstreamFailed(c, t, err, true, what)
+        return undefined
+      }
+    }
+  }
+  return cache
+}
+
+export type MirrorCache = ReturnType<typeof createMirrorCache>
