@@ -1,5 +1,7 @@
 // The only module that reads process.env. Everything else receives a typed Config.
 import path from 'node:path'
+import { syncedMirrorsFrom, type SyncedMirror } from './mirror/sync.js'
+import { parseReplicationRules, type ReplicationRule } from './mirror/replicate.js'
 import { USERNAME_MAX_LENGTH, isValidUsername, passwordProblem } from './auth/credential-rules.js'
 
 export interface Config {
@@ -33,6 +35,8 @@ export interface Config {
   webhooks: WebhookConfig
   /** Garbage collection (src/gc); see gcConfigFrom() at the end of this file. */
   gc: GcConfig
+  /** Scheduled sync and push replication (src/mirror); see mirrorSyncConfigFrom() at the end of this file. */
+  mirrorSync: MirrorSyncConfig
 }
 
 /** `root` (BERTH_DATA_DIR) is where the filesystem driver keeps its data; the s3 driver does not use it. */
@@ -101,7 +105,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     ...(env.BERTH_METRICS_TOKEN === undefined || env.BERTH_METRICS_TOKEN === '' ? {} : { metricsToken: env.BERTH_METRICS_TOKEN }),
     auth: authConfigFrom(env),
     webhooks: webhookConfigFrom(env),
-    gc: gcConfigFrom(env)
+    gc: gcConfigFrom(env),
+    mirrorSync: mirrorSyncConfigFrom(env)
   }
 }
 
@@ -328,5 +333,25 @@ export function gcConfigFrom (env: NodeJS.ProcessEnv): GcConfig {
   }
 }
 
+// ---- scheduled sync and push replication (src/mirror) ---------------------------------------------------------
+
+export interface MirrorSyncConfig {
+  /** The BERTH_MIRRORS entries with a `sync` section (the mirror configuration reads the rest of each entry). */
+  mirrors: SyncedMirror[]
+  /** Push replication rules (BERTH_REPLICATION). */
+  replication: ReplicationRule[]
+}
+
+// BERTH_MIRRORS is the mirror configuration's (src/mirror/config.ts); only its `sync` sections are read here.
+export const MIRROR_SYNC_ENV_VARS = ['BERTH_MIRRORS', 'BERTH_REPLICATION'] as const
+
+export function mirrorSyncConfigFrom (env: NodeJS.ProcessEnv): MirrorSyncConfig {
+  try {
+    return { mirrors: syncedMirrorsFrom(env.BERTH_MIRRORS), replication: parseReplicationRules(env.BERTH_REPLICATION) }
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+}
+
 /** Every environment variable loadConfig() reads (checked against docker-compose.yml by test/compose.test.ts). */
-export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS, ...GC_ENV_VARS] as const
+export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS, ...GC_ENV_VARS, ...MIRROR_SYNC_ENV_VARS] as const

@@ -59,6 +59,8 @@ export function createMetrics (driverName: string) {
   const gcReclaimed = new Tally()
   const gcDurations = new Map<string, Timing>()
   const webhookDeliveries = new Tally()
+  const mirrorSynced = new Tally()
+  const replicationPushes = new Tally()
 
   // Quota usage is read from the store when scraped, once per scrape for both gauges.
   let usage: (() => Promise<NamespaceUsage[]>) | undefined
@@ -99,6 +101,10 @@ export function createMetrics (driverName: string) {
     registerCounter(registry, 'berth_webhook_deliveries_total',
       'Webhook delivery attempts, by outcome (delivered; retrying: failed, will be retried; failed: given up).',
       tallied(webhookDeliveries), s => s.value)
+    registerCounter(registry, 'berth_mirror_synced_objects_total', 'Objects the scheduled mirror sync copied in, by mirror and kind (tag, manifest, blob, referrer).',
+      tallied(mirrorSynced), s => s.value)
+    registerCounter(registry, 'berth_replication_pushes_total',
+      'Push-replication copies, by rule and outcome (pushed, skipped-unsigned, retrying, failed).', tallied(replicationPushes), s => s.value)
 
     // Every worker reads the same usage from the store: the cluster keeps the largest (one answer), not the sum.
     registerGauge(registry, 'berth_quota_usage_bytes', 'Bytes stored per namespace, as the quota counts them.',
@@ -132,6 +138,15 @@ export function createMetrics (driverName: string) {
 
     recordWebhookDelivery ({ outcome }: { outcome: WebhookOutcome }): void {
       webhookDeliveries.add({ outcome })
+    },
+
+    /** What one mirror sync run copied in (src/mirror/sync.ts). */
+    recordMirrorSync (mirror: string, counts: Readonly<Record<'tag' | 'manifest' | 'blob' | 'referrer', number>>): void {
+      for (const [kind, n] of Object.entries(counts)) if (n > 0) mirrorSynced.add({ mirror, kind }, n)
+    },
+
+    recordReplicationPush (rule: string, outcome: string): void {
+      replicationPushes.add({ rule, outcome })
     },
 
     /** Quota usage per namespace comes from `read`, called when /metrics is scraped (the last one given wins). */
