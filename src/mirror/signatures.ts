@@ -10,6 +10,9 @@ export const SIGNATURE_ARTIFACT_TYPES: ReadonlySet<string> = new Set([
 /** cosign's tags for a digest's signature, attestations and SBOM; `$1` is the subject's sha256 hex. */
 export const COSIGN_TAG = /^sha256-([0-9a-f]{64})\.(?:sig|att|sbom)$/
 
+/** The OCI referrers tag schema's tag (an index of a subject's referrers, where the referrers API is absent). */
+export const REFERRERS_SCHEMA_TAG = /^sha256-[0-9a-f]{64}$/
+
 export function cosignSignatureTag (digest: string): string {
   return `${digest.replace(':', '-')}.sig`
 }

@@ -14,7 +14,7 @@ import { readRecord, writeRecord } from '../registry/records.js'
 import { paths } from '../storage/paths.js'
 import { addTally, copyImage, emptyTally, localEnd, remoteEnd, type CopyOptions, type CopyTally } from './copy.js'
 import { createRegistryClient, type RegistryClient, type RemoteRegistry } from './registry-client.js'
-import { isSigned, COSIGN_TAG } from './signatures.js'
+import { COSIGN_TAG, REFERRERS_SCHEMA_TAG, isSigned } from './signatures.js'
 
 /** A mirror entry that syncs (from BERTH_MIRRORS; see src/mirror/config.ts). */
 export interface SyncedMirror {
@@ -105,8 +105,9 @@ export function createMirrorSync (registry: Registry, mirrors: SyncedMirror[], o
         continue
       }
       const tagSet = new Set(tags)
-      // Images first, so that the cosign tags of the images just copied find their subject here.
-      const images = tags.filter(tag => !COSIGN_TAG.test(tag) && pattern.test(tag))
+      // Images first, so that the cosign tags of the images just copied find their subject here. Referrers
+      // tag-schema indexes are not images: the client reads them as referrers.
+      const images = tags.filter(tag => !COSIGN_TAG.test(tag) && !REFERRERS_SCHEMA_TAG.test(tag) && pattern.test(tag))
       const cosignTags = tags.filter(tag => COSIGN_TAG.test(tag))
       for (const tag of images) {
         if (!isHeld() || copyOptions.signal?.aborted === true) return report
