@@ -26,6 +26,8 @@ export interface CopyDestination {
   hasBlob: (repo: string, digest: string, size: number) => Promise<boolean>
   putBlob: (repo: string, digest: string, size: number, open: () => Promise<Readable>) => Promise<void>
   putManifest: (repo: string, reference: string, mediaType: string, bytes: Buffer) => Promise<void>
+  /** Makes a copied referrer listed among its subject's referrers, where the destination does not do it itself. */
+  linkReferrer?: (repo: string, subject: string, referrer: Descriptor) => Promise<void>
 }
 
 /** What one copy wrote (things already at the destination are not counted). */
@@ -51,6 +53,8 @@ export interface CopyOptions {
   /** Checked between steps: a copy whose signal aborted stops there (and resumes on the next attempt). */
   signal?: AbortSignal
 }
+
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 
 /** Referrers of referrers are followed this deep (a signature of an SBOM of the image). */
 const REFERRER_DEPTH = 2
@@ -139,6 +143,7 @@ async function copyReferrers (src: CopySource, from: string, dst: CopyDestinatio
       await copyManifest(src, from, dst, to, manifest, undefined, tally, options)
       tally.referrers += tally.manifests > before ? 1 : 0
     }
+    await dst.linkReferrer?.(to, subject, referrer)
     await copyReferrers(src, from, dst, to, referrer.digest, depth - 1, tally, options)
   }
 }
@@ -165,7 +170,19 @@ export function remoteEnd (client: RegistryClient): CopySource & CopyDestination
       })
       if (!used) body.destroy()
     },
-    putManifest: async (repo, reference, mediaType, bytes) => { await client.putManifest(repo, reference, mediaType, bytes) }
+    putManifest: async (repo, reference, mediaType, bytes) => { await client.putManifest(repo, reference, mediaType, bytes) },
+    // A registry without the referrers API lists a subject's referrers in an index under the tag schema's
+    // `<alg>-<hex>` tag, which the pusher keeps (as oras and cosign do).
+    async linkReferrer (repo, subject, referrer) {
+      if ((await client.referrers(repo, subject)).some(d => d.digest === referrer.digest)) return
+      const tag = subject.replace(':', '-')
+      const current = await client.getManifest(repo, tag)
+      const index = current === undefined
+        ? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] as Descriptor[] }
+        : JSON.parse(current.bytes.toString('utf8')) as { manifests: Descriptor[] }
+      index.manifests = [...(index.manifests ?? []).filter(d => d.digest !== referrer.digest), referrer]
+      await client.putManifest(repo, tag, OCI_INDEX, Buffer.from(JSON.stringify(index)))
+    }
   }
 }
 
