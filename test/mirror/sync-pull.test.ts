@@ -61,6 +61,9 @@ t.test('scheduled sync from Distribution', async t => {
     const names = []
     for await (const name of registry.catalog.names()) names.push(name)
     t.ok(names.includes('hub/app'), 'the catalog lists hub/app')
+    const metrics = await berth.metrics.render()
+    t.match(metrics, /berth_mirror_synced_objects_total\{mirror="hub",kind="tag"\} 2\n/, 'the copied tags are counted')
+    t.match(metrics, /berth_mirror_synced_objects_total\{mirror="hub",kind="referrer"\} 1\n/, 'and the signature')
   })
 
   await t.test('an unchanged tag costs one HEAD', async t => {
