@@ -13,6 +13,7 @@ import { createBerth, createLogger, type Berth } from './compose.js'
 import { ConfigError, loadConfig } from './config.js'
 import { GOVERNANCE_USAGE, immutableCommand, quotaCommand } from './governance/cli.js'
 import { GC_USAGE, gcCommand, retentionCommand } from './gc/cli.js'
+import { MIRROR_USAGE, mirrorCommand } from './mirror/cli.js'
 import { isValidName } from './registry/reference.js'
 import { openStore } from './startup.js'
 import { WEBHOOKS_USAGE, webhooksCommand } from './webhooks/cli.js'
@@ -31,6 +32,7 @@ const USAGE = `usage: berth [serve]                                   run the re
 ${GOVERNANCE_USAGE}
 ${WEBHOOKS_USAGE}
 ${GC_USAGE}
+${MIRROR_USAGE}
 
 The store is the one the server uses: BERTH_DATA_DIR, or BERTH_STORAGE=s3 and BERTH_S3_*.
 A user owns the namespace of their name (alice/...); "*" in a policy means every signed-in user.`
@@ -242,7 +244,8 @@ async function dispatch (argv: string[]): Promise<number> {
     quota: async (b: Berth, a: string[]) => await quotaCommand(b, a, governanceIo),
     webhooks,
     gc: async (berth: Berth, args: string[]) => await gcCommand(berth, args, gcIo),
-    retention: async (berth: Berth, args: string[]) => await retentionCommand(berth, args, gcIo)
+    retention: async (berth: Berth, args: string[]) => await retentionCommand(berth, args, gcIo),
+    mirror: async (berth: Berth, args: string[]) => await mirrorCommand(berth, args, { out, err: line => { io.stderr.write(`${line}\n`) }, usage: message => new UsageError(message) })
   }[command]
   if (run === undefined) throw new UsageError(`unknown command "${command}"`)
   const loaded = loadConfig(io.env)

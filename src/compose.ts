@@ -11,6 +11,8 @@ import { RULES_CACHE_MS, createGovernance } from './governance/index.js'
 import { createMetrics } from './metrics/index.js'
 import { createGc } from './gc/index.js'
 import { createMirrorCache } from './mirror/cache.js'
+import { createReplication } from './mirror/replicate.js'
+import { createMirrorSync } from './mirror/sync.js'
 import { createPackageService } from './packages/service.js'
 import { createEvents } from './registry/events.js'
 import { createRegistry } from './registry/index.js'
@@ -81,6 +83,17 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
   gc.onRun(({ deleted, reclaimedBytes, durationMs, dryRun }) => {
     metrics.recordGcRun({ deleted, reclaimedBytes, durationSeconds: durationMs / 1000, dryRun })
   })
+  // Scheduled sync and push replication (src/mirror): replication queues a copy for each matching push.
+  const mirrorSync = createMirrorSync(registry, config.mirrorSync.mirrors, {
+    log,
+    onRun: ({ mirror, copied, written }) => {
+      metrics.recordMirrorSync(mirror, { tag: copied.length, manifest: written.manifests, blob: written.blobs, referrer: written.referrers })
+    }
+  })
+  const replication = createReplication(registry, config.mirrorSync.replication, {
+    log, onPush: ({ rule, outcome }) => { metrics.recordReplicationPush(rule, outcome) }
+  })
+  const unsubscribeReplication = replication.subscribe(events)
   return {
     config,
     log,
@@ -96,8 +109,13 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
     webhooks,
     gc,
     mirror,
+    mirrorSync,
+    replication,
     async close (): Promise<void> {
       await gc.close()
+      await mirrorSync.close()
+      unsubscribeReplication()
+      await replication.stop()
       unsubscribe()
       unsubscribeUsage()
       unsubscribeWebhooks()

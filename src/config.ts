@@ -1,5 +1,7 @@
 // The only module that reads process.env. Everything else receives a typed Config.
 import path from 'node:path'
+import { syncedMirrors, type SyncedMirror } from './mirror/sync.js'
+import { parseReplicationRules, type ReplicationRule } from './mirror/replicate.js'
 import { USERNAME_MAX_LENGTH, isValidUsername, passwordProblem } from './auth/credential-rules.js'
 import { mirrorsFrom, type MirrorConfig } from './mirror/config.js'
 
@@ -36,6 +38,8 @@ export interface Config {
   gc: GcConfig
   /** Registries Berth mirrors (BERTH_MIRRORS, parsed in src/mirror/config.ts). */
   mirrors: MirrorConfig[]
+  /** Scheduled sync and push replication (src/mirror); see mirrorSyncConfigFrom() at the end of this file. */
+  mirrorSync: MirrorSyncConfig
 }
 
 /** `root` (BERTH_DATA_DIR) is where the filesystem driver keeps its data; the s3 driver does not use it. */
@@ -88,6 +92,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   } else {
     throw new ConfigError(`BERTH_STORAGE must be "filesystem" or "s3" (got "${driver}")`)
   }
+  const mirrors = mirrorsFrom({ BERTH_MIRRORS: env.BERTH_MIRRORS })
   return {
     host: env.HOST === undefined || env.HOST === '' ? '127.0.0.1' : env.HOST,
     port: intFrom(env, 'PORT', 5000, 0, 65535),
@@ -105,7 +110,8 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     auth: authConfigFrom(env),
     webhooks: webhookConfigFrom(env),
     gc: gcConfigFrom(env),
-    mirrors: mirrorsFrom(env)
+    mirrors,
+    mirrorSync: mirrorSyncConfigFrom(env, mirrors)
   }
 }
 
@@ -332,5 +338,26 @@ export function gcConfigFrom (env: NodeJS.ProcessEnv): GcConfig {
   }
 }
 
+// ---- scheduled sync and push replication (src/mirror) ---------------------------------------------------------
+
+export interface MirrorSyncConfig {
+  /** The BERTH_MIRRORS entries with a `sync` section (the mirror configuration reads the rest of each entry). */
+  mirrors: SyncedMirror[]
+  /** Push replication rules (BERTH_REPLICATION). */
+  replication: ReplicationRule[]
+}
+
+// BERTH_MIRRORS is parsed in src/mirror/config.ts, BERTH_REPLICATION in src/mirror/replicate.ts.
+export const MIRROR_SYNC_ENV_VARS = ['BERTH_MIRRORS', 'BERTH_REPLICATION'] as const
+
+/** The sync view of the mirrors (BERTH_MIRRORS, already parsed), and the push replication rules. */
+export function mirrorSyncConfigFrom (env: NodeJS.ProcessEnv, mirrors: readonly MirrorConfig[]): MirrorSyncConfig {
+  try {
+    return { mirrors: syncedMirrors(mirrors), replication: parseReplicationRules(env.BERTH_REPLICATION) }
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+}
+
 /** Every environment variable loadConfig() reads (checked against docker-compose.yml by test/compose.test.ts). */
-export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS, ...GC_ENV_VARS] as const
+export const CONFIG_ENV_VARS = [...CORE_ENV_VARS, ...AUTH_ENV_VARS, ...WEBHOOK_ENV_VARS, ...GC_ENV_VARS, ...MIRROR_SYNC_ENV_VARS] as const

@@ -20,15 +20,18 @@ export interface HeldLease {
   release: () => Promise<void>
 }
 
-/** Takes the lease, or returns undefined when another replica holds it. Renews it until released. */
-export async function acquireLease (driver: StorageDriver, holder = randomUUID()): Promise<HeldLease | undefined> {
+/**
+ * Takes the lease, or returns undefined when another replica holds it. Renews it until released. `key` names
+ * another lease of the same kind (the mirror sync takes one per mirror).
+ */
+export async function acquireLease (driver: StorageDriver, holder = randomUUID(), key: string = paths.gcLease): Promise<HeldLease | undefined> {
   const encode = (): Buffer => Buffer.from(JSON.stringify({ holder, expiresAt: new Date(Date.now() + LEASE_MS).toISOString() } satisfies LeaseRecord))
-  const current = await driver.readVersioned(paths.gcLease)
+  const current = await driver.readVersioned(key)
   if (current !== undefined) {
     const record = JSON.parse(current.data.toString('utf8')) as LeaseRecord
     if (Date.parse(record.expiresAt) > Date.now()) return undefined
   }
-  let version = await driver.compareAndSwap(paths.gcLease, current?.version, encode())
+  let version = await driver.compareAndSwap(key, current?.version, encode())
   if (version === undefined) return undefined
   // The deadline by which we must stop: a renewal that failed leaves the last one standing until then.
   let validUntil = Date.now() + LEASE_MS - RENEW_MS
@@ -37,7 +40,7 @@ export async function acquireLease (driver: StorageDriver, holder = randomUUID()
   const timer = setInterval(() => {
     renewing = renewing.then(async () => {
       if (released || version === undefined) return
-      const next = await driver.compareAndSwap(paths.gcLease, version, encode()).catch(() => undefined)
+      const next = await driver.compareAndSwap(key, version, encode()).catch(() => undefined)
       if (next === undefined) { version = undefined; return }
       version = next
       validUntil = Date.now() + LEASE_MS - RENEW_MS
@@ -52,8 +55,8 @@ export async function acquireLease (driver: StorageDriver, holder = randomUUID()
       clearInterval(timer)
       await renewing
       if (version !== undefined) {
-        const current = await driver.readVersioned(paths.gcLease)
-        if (current?.version === version) await driver.delete(paths.gcLease)
+        const current = await driver.readVersioned(key)
+        if (current?.version === version) await driver.delete(key)
       }
     }
   }

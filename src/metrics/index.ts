@@ -64,6 +64,8 @@ export function createMetrics (driverName: string) {
   const webhookDeliveries = new Tally()
   const mirrorRequests = new Tally()
   const mirrorFetchedBytes = new Tally()
+  const mirrorSynced = new Tally()
+  const replicationPushes = new Tally()
 
   // Quota usage is read from the store when scraped, once per scrape for both gauges.
   let usage: (() => Promise<NamespaceUsage[]>) | undefined
@@ -109,6 +111,10 @@ export function createMetrics (driverName: string) {
       tallied(mirrorRequests), s => s.value)
     registerCounter(registry, 'berth_mirror_fetched_bytes_total', 'Bytes of manifests and blobs fetched from upstream registries, by mirror.',
       tallied(mirrorFetchedBytes), s => s.value)
+    registerCounter(registry, 'berth_mirror_synced_objects_total', 'Objects the scheduled mirror sync copied in, by mirror and kind (tag, manifest, blob, referrer).',
+      tallied(mirrorSynced), s => s.value)
+    registerCounter(registry, 'berth_replication_pushes_total',
+      'Push-replication copies, by rule and outcome (pushed, skipped-unsigned, retrying, failed).', tallied(replicationPushes), s => s.value)
 
     // Every worker reads the same usage from the store: the cluster keeps the largest (one answer), not the sum.
     registerGauge(registry, 'berth_quota_usage_bytes', 'Bytes stored per namespace, as the quota counts them.',
@@ -150,6 +156,15 @@ export function createMetrics (driverName: string) {
 
     recordMirrorFetched (mirror: string, bytes: number): void {
       if (bytes > 0) mirrorFetchedBytes.add({ mirror }, bytes)
+    },
+
+    /** What one mirror sync run copied in (src/mirror/sync.ts). */
+    recordMirrorSync (mirror: string, counts: Readonly<Record<'tag' | 'manifest' | 'blob' | 'referrer', number>>): void {
+      for (const [kind, n] of Object.entries(counts)) if (n > 0) mirrorSynced.add({ mirror, kind }, n)
+    },
+
+    recordReplicationPush (rule: string, outcome: string): void {
+      replicationPushes.add({ rule, outcome })
     },
 
     /** Quota usage per namespace comes from `read`, called when /metrics is scraped (the last one given wins). */

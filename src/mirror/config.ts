@@ -7,6 +7,7 @@ export interface MirrorSyncConfig {
   repositories: string[]
   /** Tags to copy, as a regular expression over the whole tag (default: every tag). */
   tags?: string
+  /** Between two scheduled runs; 0: only `berth mirror sync NAME` runs it. */
   intervalSeconds: number
   onlySigned: boolean
 }
@@ -105,7 +106,9 @@ function syncFrom (value: unknown, at: string, bad: (what: string) => ConfigErro
     try { new RegExp(tags) } catch { throw bad(`${at}: "sync.tags" is not a valid regular expression: ${tags}`) }
   }
   const interval = s.intervalSeconds ?? 3600
-  if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 10) throw bad(`${at}: "sync.intervalSeconds" must be an integer of at least 10`)
+  if (typeof interval !== 'number' || !Number.isInteger(interval) || (interval !== 0 && interval < 10)) {
+    throw bad(`${at}: "sync.intervalSeconds" must be 0 (only \`berth mirror sync\` runs it) or an integer of at least 10`)
+  }
   const onlySigned = s.onlySigned ?? false
   if (typeof onlySigned !== 'boolean') throw bad(`${at}: "sync.onlySigned" must be true or false`)
   return { repositories: repositories as string[], ...(tags === undefined ? {} : { tags }), intervalSeconds: interval, onlySigned }

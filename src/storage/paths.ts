@@ -142,5 +142,22 @@ export const paths = {
 
   // ---- mirror cache (src/mirror/cache.ts) -------------------------------------------------------------------
   //   mirror/cache/<name>/_checked/<tag>   when a mirrored tag was last checked upstream: {checkedAt, digest}
-  mirrorTagChecked: (name: string, tag: string): string => `mirror/cache/${name}/_checked/${tag}`
+  mirrorTagChecked: (name: string, tag: string): string => `mirror/cache/${name}/_checked/${tag}`,
+
+  // ---- mirror sync (src/mirror/sync.ts, src/mirror/replicate.ts) -----------------------------------------------
+  //   mirror/sync/<mirror>/lease                          the replica syncing the mirror now: {holder, expiresAt}
+  //   mirror/sync/<mirror>/status                         the last run: {startedAt, finishedAt, result, copied, lastError?}
+  //   mirror/sync/<mirror>/copied/<repository>/<tag>      the digest last copied for an upstream tag: {digest, copiedAt}
+  //   mirror/replication/<rule>/status                    the last push: {at, result, pushed, lastError?}
+  //   mirror/replication/<rule>/outbox/<id>               a copy to push: {repository, digest, tags, attempts, lease?, ...}
+  //   mirror/replication/<rule>/failed/<id>               a copy that used up its attempts: the same record
+  // Ids sort by creation time (<13-digit epoch ms>-<random>), so an outbox lists oldest first.
+  mirrorSyncLease: (mirror: string): string => `mirror/sync/${mirror}/lease`,
+  mirrorSyncStatus: (mirror: string): string => `mirror/sync/${mirror}/status`,
+  mirrorSyncCopied: (mirror: string, repository: string, tag: string): string => `mirror/sync/${mirror}/copied/${repository}/${tag}`,
+  replicationStatus: (rule: string): string => `mirror/replication/${rule}/status`,
+  replicationOutboxPrefix: (rule: string): string => `mirror/replication/${rule}/outbox/`,
+  replicationOutbox: (rule: string, id: string): string => `mirror/replication/${rule}/outbox/${id}`,
+  replicationFailedPrefix: (rule: string): string => `mirror/replication/${rule}/failed/`,
+  replicationFailed: (rule: string, id: string): string => `mirror/replication/${rule}/failed/${id}`
 } as const

@@ -1,0 +1,390 @@
+// Push replication (BERTH_REPLICATION): a rule pushes the local repositories matching its pattern to a remote
+// registry when they change. Each manifest push (push-completed event) to a matching repository queues a copy
+// in the store's outbox, one record per rule, while the push is still being answered, so an acknowledged push
+// is never lost to a crash. Every replica works the outbox; a record is claimed with a lease (compare-and-swap
+// on the record itself, as webhooks/outbox.ts does) so two replicas never copy it at once, and a claim whose
+// holder died expires and the record is taken again. A copy skips what the remote already holds (copy.ts), so a
+// repeat costs HEADs. Deletes are not replicated.
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import { globMatches } from '../gc/retention.js'
+import type { EventOf, RegistryEvents } from '../registry/events.js'
+import type { Registry } from '../registry/index.js'
+import { encodeRecord, readRecord } from '../registry/records.js'
+import { isValidName } from '../registry/reference.js'
+import { paths } from '../storage/paths.js'
+import { addTally, copyImage, emptyTally, localEnd, remoteEnd, type CopyTally } from './copy.js'
+import { createRegistryClient, type RegistryClient, type RemoteRegistry } from './registry-client.js'
+import { COSIGN_TAG, cosignSignatureTag, isSigned } from './signatures.js'
+
+export interface ReplicationRule {
+  name: string
+  /** Local repository names: a glob (`*` one path segment, `**` any), or a regular expression between slashes. */
+  repositories: string
+  target: RemoteRegistry
+  /** Remote repositories are `<targetPrefix>/<local name>`. */
+  targetPrefix?: string
+  /** Push only images with a signature (an unsigned image is pushed once its signature is). */
+  onlySigned: boolean
+}
+
+const RULE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
+
+/** Parses BERTH_REPLICATION (a JSON list of rules); throws an Error that says what is wrong. */
+export function parseReplicationRules (raw: string | undefined): ReplicationRule[] {
+  if (raw === undefined || raw.trim() === '') return []
+  let list: unknown
+  try { list = JSON.parse(raw) } catch { throw new Error('BERTH_REPLICATION must be a JSON list of rules') }
+  if (!Array.isArray(list)) throw new Error('BERTH_REPLICATION must be a JSON list of rules')
+  const rules = list.map((entry: unknown, i): ReplicationRule => {
+    const where = `BERTH_REPLICATION[${i}]`
+    if (entry === null || typeof entry !== 'object') throw new Error(`${where} must be an object`)
+    const e = entry as Record<string, unknown>
+    if (typeof e.name !== 'string' || !RULE_NAME.test(e.name)) throw new Error(`${where}.name must be lowercase letters, digits, '.', '_' or '-'`)
+    if (typeof e.repositories !== 'string' || e.repositories === '') throw new Error(`${where}.repositories must be a glob or a /regular expression/`)
+    if (isRegex(e.repositories)) {
+      try { new RegExp(e.repositories.slice(1, -1)) } catch { throw new Error(`${where}.repositories is not a valid regular expression`) }
+    }
+    const target = e.target as Record<string, unknown> | undefined
+    if (target === undefined || target === null || typeof target !== 'object' || typeof target.url !== 'string') throw new Error(`${where}.target.url is required`)
+    let url: URL | undefined
+    try { url = new URL(target.url) } catch {}
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new Error(`${where}.target.url must be an http:// or https:// URL`)
+    for (const field of ['username', 'password'] as const) {
+      if (target[field] !== undefined && typeof target[field] !== 'string') throw new Error(`${where}.target.${field} must be a string`)
+    }
+    if (e.targetPrefix !== undefined && (typeof e.targetPrefix !== 'string' || (e.targetPrefix !== '' && !isValidName(e.targetPrefix)))) {
+      throw new Error(`${where}.targetPrefix must be a repository name prefix`)
+    }
+    if (e.onlySigned !== undefined && typeof e.onlySigned !== 'boolean') throw new Error(`${where}.onlySigned must be true or false`)
+    return {
+      name: e.name,
+      repositories: e.repositories,
+      target: {
+        url: target.url.replace(/\/+$/, ''),
+        ...(typeof target.username === 'string' ? { username: target.username } : {}),
+        ...(typeof target.password === 'string' ? { password: target.password } : {})
+      },
+      ...(typeof e.targetPrefix === 'string' && e.targetPrefix !== '' ? { targetPrefix: e.targetPrefix } : {}),
+      onlySigned: e.onlySigned === true
+    }
+  })
+  const names = rules.map(r => r.name)
+  if (new Set(names).size !== names.length) throw new Error('BERTH_REPLICATION names a rule twice')
+  return rules
+}
+
+function isRegex (pattern: string): boolean {
+  return pattern.length >= 2 && pattern.startsWith('/') && pattern.endsWith('/')
+}
+
+export function ruleMatches (rule: ReplicationRule, repository: string): boolean {
+  return isRegex(rule.repositories)
+    ? new RegExp(`^(?:${rule.repositories.slice(1, -1)})$`).test(repository)
+    : globMatches(rule.repositories, repository)
+}
+
+/** A copy waiting in a rule's outbox. */
+export interface PendingCopy {
+  repository: string
+  /** The manifest to copy, with its referrers. */
+  digest: string
+  /** Tags to point at it on the remote. */
+  tags: string[]
+  /** Copied whether signed or not (a signature in cosign's tag scheme). */
+  artifact?: boolean
+  createdAt: string
+  attempts: number
+  /** Epoch ms before which no attempt is made (the backoff after a failure). */
+  nextAttemptAt: number
+  lastError?: string
+  lease?: { owner: string, expiresAt: number }
+  failedAt?: string
+}
+
+export interface RuleStatus {
+  /** When the last copy of this rule finished or failed. */
+  at: string
+  result: 'ok' | 'failed' | 'skipped-unsigned'
+  /** The last copy: `<repository>@<digest>` and its tags. */
+  last: string
+  /** Copies pushed so far (all replicas). */
+  pushed: number
+  lastError?: string
+}
+
+export interface PushReport {
+  rule: string
+  repository: string
+  digest: string
+  tags: string[]
+  outcome: 'pushed' | 'skipped-unsigned' | 'retrying' | 'failed'
+  written: CopyTally
+  error?: string
+}
+
+export interface ReplicationOptions {
+  log: Logger
+  onPush?: (report: PushReport) => void
+  clientFor?: (remote: RemoteRegistry) => RegistryClient
+  /** How long a claim holds before another replica may take the record (renewed while copying). */
+  leaseMs?: number
+  /** How often each replica looks for copies queued by others or due for a retry. */
+  pollMs?: number
+  retryMs?: number
+  retryMaxMs?: number
+  maxAttempts?: number
+}
+
+const PAGE = 100
+
+export function createReplication (registry: Registry, rules: ReplicationRule[], options: ReplicationOptions) {
+  const { log, clientFor = createRegistryClient, leaseMs = 120_000, pollMs = 5000, retryMs = 2000, retryMaxMs = 600_000, maxAttempts = 20 } = options
+  const driver = registry.driver
+  const local = localEnd(registry)
+  const owner = randomUUID()
+  const clients = new Map<string, RegistryClient>()
+  let stopped = true
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
+  let again = false
+
+  const clientOf = (rule: ReplicationRule): RegistryClient => {
+    let client = clients.get(rule.name)
+    if (client === undefined) clients.set(rule.name, client = clientFor(rule.target))
+    return client
+  }
+  const targetOf = (rule: ReplicationRule, repository: string): string =>
+    rule.targetPrefix === undefined ? repository : `${rule.targetPrefix}/${repository}`
+
+  /** The tags naming `digest` in `repository` (the reverse index the tags service keeps). */
+  async function tagsNaming (repository: string, digest: string): Promise<string[]> {
+    const prefix = paths.taggedPrefix(repository, digest)
+    const found: string[] = []
+    for (let startAfter: string | undefined; ;) {
+      const page = await driver.list(prefix, { limit: 1000, startAfter })
+      for (const key of page.keys) {
+        const tag = key.slice(prefix.length)
+        if ((await registry.tags.get(repository, tag))?.digest === digest) found.push(tag)
+      }
+      if (!page.truncated || page.keys.length === 0) return found
+      startAfter = page.keys.at(-1)
+    }
+  }
+
+  async function enqueue (rule: ReplicationRule, copy: Pick<PendingCopy, 'repository' | 'digest' | 'tags' | 'artifact'>): Promise<void> {
+    const id = `${String(Date.now()).padStart(13, '0')}-${randomBytes(4).toString('hex')}`
+    const record: PendingCopy = { ...copy, createdAt: new Date().toISOString(), attempts: 0, nextAttemptAt: 0 }
+    await driver.write(paths.replicationOutbox(rule.name, id), encodeRecord(record))
+  }
+
+  /** What a push asks each matching rule to copy. */
+  async function onPushCompleted (event: EventOf<'push-completed'>): Promise<void> {
+    const matching = rules.filter(rule => ruleMatches(rule, event.repository))
+    if (matching.length === 0) return
+    const copies: Array<Pick<PendingCopy, 'repository' | 'digest' | 'tags' | 'artifact'>> = []
+    const { repository } = event
+    const cosign = event.tags.map(tag => COSIGN_TAG.exec(tag)?.[1]).find(hex => hex !== undefined)
+    if (event.subject !== undefined) {
+      // A referrer: copy its subject again, which brings the referrer along (and a subject that was waiting
+      // for its signature under onlySigned).
+      copies.push({ repository, digest: event.subject, tags: await tagsNaming(repository, event.subject) })
+    } else if (cosign !== undefined) {
+      const subject = `sha256:${cosign}`
+      copies.push({ repository, digest: subject, tags: await tagsNaming(repository, subject) })
+      copies.push({ repository, digest: event.digest, tags: event.tags, artifact: true })
+    } else {
+      copies.push({ repository, digest: event.digest, tags: event.tags })
+    }
+    for (const rule of matching) for (const copy of copies) await enqueue(rule, copy)
+    wake()
+  }
+
+  async function updateStatus (rule: ReplicationRule, report: PushReport): Promise<void> {
+    const key = paths.replicationStatus(rule.name)
+    for (let tries = 0; tries < 5; tries++) {
+      const current = await driver.readVersioned(key)
+      const previous = current === undefined ? undefined : JSON.parse(current.data.toString('utf8')) as RuleStatus
+      const next: RuleStatus = {
+        at: new Date().toISOString(),
+        result: report.outcome === 'pushed' ? 'ok' : report.outcome === 'skipped-unsigned' ? 'skipped-unsigned' : 'failed',
+        last: `${report.repository}@${report.digest}${report.tags.length > 0 ? ` (${report.tags.join(', ')})` : ''}`,
+        pushed: (previous?.pushed ?? 0) + (report.outcome === 'pushed' ? 1 : 0),
+        ...(report.error !== undefined ? { lastError: report.error } : previous?.lastError !== undefined ? { lastError: previous.lastError } : {})
+      }
+      if (await driver.compareAndSwap(key, current?.version, encodeRecord(next)) !== undefined) return
+    }
+  }
+
+  /** Copies one pending record to the remote. */
+  async function copy (rule: ReplicationRule, pending: PendingCopy): Promise<Pick<PushReport, 'outcome' | 'written'>> {
+    const client = clientOf(rule)
+    const remote = remoteEnd(client)
+    const target = targetOf(rule, pending.repository)
+    const written = emptyTally()
+    if (!await local.hasManifest(pending.repository, pending.digest)) return { outcome: 'pushed', written } // deleted since: nothing to copy
+    if (rule.onlySigned && pending.artifact !== true) {
+      const cosignTag = cosignSignatureTag(pending.digest)
+      const tags = new Set<string>(await registry.tags.get(pending.repository, cosignTag) !== undefined ? [cosignTag] : [])
+      if (!await isSigned(local, pending.repository, pending.digest, tags)) return { outcome: 'skipped-unsigned', written }
+    }
+    const { tally } = await copyImage(local, pending.repository, remote, target, pending.digest)
+    addTally(written, tally)
+    // A tag the remote already points at this digest costs its one HEAD.
+    for (const tag of pending.tags) {
+      if ((await client.headManifest(target, tag))?.digest === pending.digest) continue
+      const { tally } = await copyImage(local, pending.repository, remote, target, pending.digest, { tag, referrers: false })
+      addTally(written, tally)
+    }
+    return { outcome: 'pushed', written }
+  }
+
+  /** Claims and works the record at `key`, if it is due and nobody holds it. */
+  async function attempt (rule: ReplicationRule, key: string): Promise<void> {
+    const found = await driver.readVersioned(key)
+    if (found === undefined) return
+    const record = JSON.parse(found.data.toString('utf8')) as PendingCopy
+    const now = Date.now()
+    if ((record.lease !== undefined && record.lease.expiresAt > now) || record.nextAttemptAt > now) return
+    const { lease: _expired, ...unleased } = record
+    let version = await driver.compareAndSwap(key, found.version, encodeRecord({ ...unleased, lease: { owner, expiresAt: now + leaseMs } }))
+    if (version === undefined) return // another replica claimed it first
+    // Renewed while the copy runs (a large image takes a while); a failed renewal leaves the claim to lapse.
+    let renewing = Promise.resolve()
+    const renew = setInterval(() => {
+      renewing = renewing.then(async () => {
+        if (version === undefined) return
+        version = await driver.compareAndSwap(key, version, encodeRecord({ ...unleased, lease: { owner, expiresAt: Date.now() + leaseMs } })).catch(() => undefined)
+      })
+    }, leaseMs / 4)
+    renew.unref()
+    let result: Pick<PushReport, 'outcome' | 'written'> | undefined
+    let error: string | undefined
+    try {
+      result = await copy(rule, record)
+    } catch (err) {
+      error = ((err as Error).message ?? String(err)).slice(0, 500)
+    } finally {
+      clearInterval(renew)
+      await renewing
+    }
+    if (version === undefined) return // our claim lapsed: whoever took it over reports
+    const base = { rule: rule.name, repository: record.repository, digest: record.digest, tags: record.tags }
+    let report: PushReport
+    if (result !== undefined) {
+      await driver.delete(key)
+      report = { ...base, ...result }
+      const level = result.outcome === 'pushed' ? 'info' : 'debug'
+      log[level]({ rule: rule.name, repository: record.repository, digest: record.digest, tags: record.tags, target: rule.target.url, written: result.written },
+        result.outcome === 'pushed' ? 'replication: pushed' : 'replication: skipped an unsigned image')
+    } else {
+      const attempts = record.attempts + 1
+      if (attempts >= maxAttempts) {
+        await driver.write(paths.replicationFailed(rule.name, key.slice(paths.replicationOutboxPrefix(rule.name).length)),
+          encodeRecord({ ...unleased, attempts, lastError: error, failedAt: new Date().toISOString() }))
+        await driver.delete(key)
+        report = { ...base, outcome: 'failed', written: emptyTally(), ...(error === undefined ? {} : { error }) }
+      } else {
+        const delay = Math.min(retryMaxMs, retryMs * 2 ** Math.min(attempts - 1, 30))
+        await driver.compareAndSwap(key, version, encodeRecord({ ...unleased, attempts, ...(error === undefined ? {} : { lastError: error }), nextAttemptAt: Date.now() + delay }))
+        report = { ...base, outcome: 'retrying', written: emptyTally(), ...(error === undefined ? {} : { error }) }
+      }
+      log.warn({ rule: rule.name, repository: record.repository, digest: record.digest, attempts, error }, `replication: a push failed${report.outcome === 'failed' ? '; it used up its attempts' : ''}`)
+    }
+    await updateStatus(rule, report).catch((err: unknown) => { log.warn({ err }, 'replication: could not record the status') })
+    try { options.onPush?.(report) } catch (err) { log.warn({ err }, 'a replication listener failed') }
+  }
+
+  /** One pass over every rule's outbox. */
+  async function pass (): Promise<void> {
+    for (const rule of rules) {
+      const prefix = paths.replicationOutboxPrefix(rule.name)
+      for (let startAfter: string | undefined; !stopped;) {
+        const page = await driver.list(prefix, { limit: PAGE, startAfter })
+        for (const key of page.keys) {
+          if (stopped) return
+          await attempt(rule, key)
+        }
+        if (!page.truncated || page.keys.length === 0) break
+        startAfter = page.keys.at(-1)
+      }
+    }
+  }
+
+  function schedule (delayMs: number): void {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = setTimeout(kick, delayMs)
+    timer.unref()
+  }
+
+  function kick (): void {
+    if (stopped) return
+    if (running !== undefined) { again = true; return }
+    running = pass()
+      .catch((err: unknown) => { log.warn({ err }, 'replication: a pass failed; it is tried again') })
+      .finally(() => {
+        running = undefined
+        if (stopped) return
+        schedule(again ? 0 : pollMs)
+        again = false
+      })
+  }
+
+  function wake (): void {
+    if (!stopped) schedule(0)
+  }
+
+  return {
+    rules,
+
+    /** Queues the pushes made from now on; returns the unsubscribe function. */
+    subscribe (events: RegistryEvents): () => void {
+      if (rules.length === 0) return () => {}
+      return events.on('push-completed', onPushCompleted)
+    },
+
+    /** Runs one pass over the outboxes now (tests, the CLI); returns once it is done. */
+    async drain (): Promise<void> {
+      const was = stopped
+      stopped = false
+      try { await pass() } finally { stopped = was }
+    },
+
+    /** Per rule: the last push recorded, and how many copies wait (pending) or gave up (failed). */
+    async status (): Promise<Array<{ rule: ReplicationRule, last?: RuleStatus, pending: number, failed: number }>> {
+      const count = async (prefix: string): Promise<number> => {
+        let n = 0
+        for (let startAfter: string | undefined; ;) {
+          const page = await driver.list(prefix, { limit: 1000, startAfter })
+          n += page.keys.length
+          if (!page.truncated || page.keys.length === 0) return n
+          startAfter = page.keys.at(-1)
+        }
+      }
+      return await Promise.all(rules.map(async rule => {
+        const last = await readRecord<RuleStatus>(driver, paths.replicationStatus(rule.name))
+        return {
+          rule,
+          ...(last === undefined ? {} : { last }),
+          pending: await count(paths.replicationOutboxPrefix(rule.name)),
+          failed: await count(paths.replicationFailedPrefix(rule.name))
+        }
+      }))
+    },
+
+    /** Starts this replica's loop over the outboxes (the server does; the CLI does not). */
+    start (): void {
+      if (!stopped || rules.length === 0) return
+      stopped = false
+      kick()
+    },
+
+    async stop (): Promise<void> {
+      stopped = true
+      if (timer !== undefined) clearTimeout(timer)
+      await running
+    }
+  }
+}
+
+export type Replication = ReturnType<typeof createReplication>
