@@ -1,3 +1,4 @@
+import { ApiError } from './api.js'
 import type { ComponentChildren } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 
@@ -45,6 +46,9 @@ export function Loading ({ what = 'Loading' }: { what?: string }) {
 
 export function ErrorBox ({ error, retry }: { error: unknown, retry?: () => void }) {
   const message = error instanceof Error ? error.message : String(error)
+  if (error instanceof ApiError && error.status === 401) {
+    return <div class="error" role="alert">Sign in to see this page. <a href="#/signin">Sign in</a></div>
+  }
   return (
     <div class="error" role="alert">
       <strong>Something went wrong:</strong> {message}
