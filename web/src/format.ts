@@ -16,6 +16,7 @@ export function humanDate (value: string | number | undefined): string {
   if (value === undefined || value === '') return '—'
   const date = typeof value === 'number' ? new Date(value * (value < 1e12 ? 1000 : 1)) : new Date(value)
   if (Number.isNaN(date.getTime())) return String(value)
+  if (date.getTime() <= 0) return '—' // reproducible builds record the epoch (or year 1): no real date
   const seconds = (date.getTime() - Date.now()) / 1000
   const steps: Array<[number, Intl.RelativeTimeFormatUnit]> = [[60, 'second'], [60, 'minute'], [24, 'hour'], [30, 'day']]
   let amount = seconds

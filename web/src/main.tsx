@@ -65,4 +65,6 @@ function App () {
   )
 }
 
-render(<App />, document.getElementById('app') as HTMLElement)
+const root = document.getElementById('app') as HTMLElement
+root.textContent = '' // the "Loading…" shown until this script runs
+render(<App />, root)

@@ -173,7 +173,7 @@ export function SignIn ({ onSignedIn }: { onSignedIn: () => void }) {
         <input id="username" name="username" autocomplete="username" required />
         <label for="password">Password</label>
         <input id="password" name="password" type="password" autocomplete="current-password" required />
-        {error !== undefined && <ErrorBox error={error} />}
+        {error !== undefined && <p class="error" role="alert">{error instanceof Error ? error.message : String(error)}</p>}
         <button type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
       </form>
     </Page>
