@@ -64,7 +64,7 @@ export function DeleteButton ({ what, onConfirm }: { what: string, onConfirm: ()
   const [error, setError] = useState<unknown>(undefined)
   return (
     <>
-      <button type="button" class="danger" onClick={() => { setError(undefined); dialog.current?.showModal() }}>Delete</button>
+      <button type="button" class="danger" aria-label={`Delete ${what}`} onClick={() => { setError(undefined); dialog.current?.showModal() }}>Delete</button>
       <dialog ref={dialog} class="confirm" aria-label={`Delete ${what}`}>
         <p>Delete <strong>{what}</strong>? This cannot be undone.</p>
         {error !== undefined && <ErrorBox error={error} />}
