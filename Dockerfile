@@ -16,6 +16,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
+COPY scripts/build-ui.mjs ./scripts/build-ui.mjs
 COPY schemas ./schemas
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 

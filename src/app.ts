@@ -10,6 +10,8 @@ import { metricsApi } from './metrics/plugin.js'
 import { answerUnscopedErrors, clientErrorReply, errorReplyByPath } from './http/dialects.js'
 import { ociApi } from './oci/index.js'
 import { packagesApi } from './packages/index.js'
+import { sessionToAuthorization } from './ui/session.js'
+import { wantsHtml, webUi } from './ui/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -62,6 +64,11 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   app.addHook('onListen', () => { berth.webhooks.start() })
   await app.register(health, { driver: berth.driver })
   await auth.bootstrap(app.log)
+  // The web UI (src/ui/): its session cookie authorizes API requests from its pages as their user's own token
+  // would; a browser opening / is sent to it, API clients get what they got before.
+  app.addHook('onRequest', sessionToAuthorization)
+  await app.register(webUi, { prefix: '/ui', auth, quotaUsage: async () => await berth.governance.quotaUsage() })
+  app.get('/', async (request, reply) => wantsHtml(request) ? await reply.redirect('/ui/', 302) : reply.callNotFound())
   await app.register(ociApi, { prefix: '/v2', registry, config, auth, mirror: berth.mirror })
   await app.register(cnrApi, { service: berth.cnr, auth, config })
   await app.register(packagesApi, { prefix: '/packages', packages: berth.packages, auth, config })

@@ -1,0 +1,296 @@
+// The OCI pages: the catalog, a repository's tags, a manifest or index with its referrers.
+import { useEffect, useState } from 'preact/hooks'
+import { accessTo, call, getJson, mapLimit, MANIFEST_TYPES, nextCursor, pathOf, type Access } from './api.js'
+import { Command, CopyButton, DeleteButton, ErrorBox, Loading, Page, useLoad } from './components.js'
+import { humanDate, humanSize, shortDigest } from './format.js'
+import { navigate } from './router.js'
+
+const CATALOG_PAGE = 50
+const TAGS_PAGE = 100
+
+/** Pages move forward with `last` cursors; the stack of cursors seen lets the user go back. */
+function useCursorPages (reset: unknown[]) {
+  const [cursors, setCursors] = useState<Array<string | undefined>>([undefined])
+  useEffect(() => { setCursors([undefined]) }, reset)
+  return {
+    cursor: cursors.at(-1),
+    page: cursors.length,
+    next: (last: string) => { setCursors(c => [...c, last]) },
+    previous: () => { setCursors(c => c.length > 1 ? c.slice(0, -1) : c) }
+  }
+}
+
+function Pager ({ page, hasNext, onNext, onPrevious, label }: { page: number, hasNext: boolean, onNext: () => void, onPrevious: () => void, label: string }) {
+  return (
+    <nav class="pager" aria-label={`${label} pages`}>
+      <button type="button" disabled={page === 1} onClick={onPrevious}>← Previous</button>
+      <span>Page {page}</span>
+      <button type="button" disabled={!hasNext} onClick={onNext}>Next →</button>
+    </nav>
+  )
+}
+
+export function Repositories () {
+  const [query, setQuery] = useState('')
+  const pages = useCursorPages([query])
+  const { value, error, loading, reload } = useLoad(async () => {
+    // The catalog has no search: with a query, pages are read until a page of matches is found.
+    const found: string[] = []
+    let cursor = pages.cursor
+    for (;;) {
+      const size = query === '' ? CATALOG_PAGE : 1000
+      const { body, response } = await getJson<{ repositories: string[] }>(`/v2/_catalog?n=${size}${cursor === undefined ? '' : `&last=${encodeURIComponent(cursor)}`}`)
+      for (const name of body.repositories) {
+        cursor = name
+        if (query !== '' && !name.includes(query.toLowerCase())) continue
+        found.push(name)
+        if (found.length === CATALOG_PAGE) return { names: found, next: name }
+      }
+      const more = nextCursor(response)
+      if (more === undefined) return { names: found, next: undefined }
+      cursor = more
+    }
+  }, [query, pages.cursor])
+  return (
+    <Page title="Repositories">
+      <form class="search" role="search" onSubmit={e => { e.preventDefault() }}>
+        <label for="repo-search">Search repositories</label>
+        <input id="repo-search" type="search" value={query} placeholder="name contains…"
+          onInput={e => { setQuery((e.target as HTMLInputElement).value.trim()) }} />
+      </form>
+      {error !== undefined ? <ErrorBox error={error} retry={reload} />
+        : value === undefined ? <Loading what="Loading repositories" />
+          : <>
+            {loading && <Loading what="Loading" />}
+            {value.names.length === 0 ? <p class="empty">{query === '' ? 'No repositories yet (or none you may pull).' : `No repository name contains “${query}”.`}</p>
+              : <ul class="list" aria-label="repositories">
+                {value.names.map(name => <li key={name}><a href={`#/repo/${pathOf(name)}`}>{name}</a></li>)}
+              </ul>}
+            <Pager label="Repository" page={pages.page} hasNext={value.next !== undefined}
+              onNext={() => { if (value.next !== undefined) pages.next(value.next) }} onPrevious={pages.previous} />
+          </>}
+    </Page>
+  )
+}
+
+interface Descriptor {
+  mediaType?: string
+  digest: string
+  size: number
+  artifactType?: string
+  annotations?: Record<string, string>
+  platform?: { os?: string, architecture?: string, variant?: string }
+}
+
+interface Manifest {
+  schemaVersion?: number
+  mediaType?: string
+  artifactType?: string
+  config?: Descriptor
+  layers?: Descriptor[]
+  manifests?: Descriptor[]
+  subject?: Descriptor
+  annotations?: Record<string, string>
+}
+
+interface TagRow { tag: string, digest?: string, size?: number, mediaType?: string, created?: string, error?: string }
+
+const isIndex = (m: Manifest, type: string): boolean => m.manifests !== undefined || /index|list/.test(type)
+/** The bytes an image refers to (config and layers), or the sum of an index's manifests' sizes. */
+const totalSize = (m: Manifest): number => m.manifests !== undefined
+  ? m.manifests.reduce((sum, d) => sum + d.size, 0)
+  : (m.config?.size ?? 0) + (m.layers ?? []).reduce((sum, d) => sum + d.size, 0)
+const createdOf = (m: Manifest): string | undefined => m.annotations?.['org.opencontainers.image.created']
+
+async function fetchManifest (name: string, reference: string): Promise<{ manifest: Manifest, digest: string, mediaType: string, bytes: number }> {
+  const response = await call(`/v2/${pathOf(name)}/manifests/${encodeURIComponent(reference)}`, { headers: { Accept: MANIFEST_TYPES } })
+  const text = await response.text()
+  const manifest = JSON.parse(text) as Manifest
+  return {
+    manifest,
+    digest: response.headers.get('Docker-Content-Digest') ?? '',
+    mediaType: manifest.mediaType ?? response.headers.get('Content-Type') ?? '',
+    bytes: new TextEncoder().encode(text).length
+  }
+}
+
+function useAccess (repository: string): Access | undefined {
+  const [access, setAccess] = useState<Access>()
+  useEffect(() => { accessTo(repository).then(setAccess, () => { setAccess({ pull: false, push: false, delete: false }) }) }, [repository])
+  return access
+}
+
+export function Repository ({ name }: { name: string }) {
+  const pages = useCursorPages([name])
+  const access = useAccess(name)
+  const { value, error, loading, reload } = useLoad(async () => {
+    const last = pages.cursor === undefined ? '' : `&last=${encodeURIComponent(pages.cursor)}`
+    const { body, response } = await getJson<{ tags: string[] | null }>(`/v2/${pathOf(name)}/tags/list?n=${TAGS_PAGE}${last}`)
+    const tags = body.tags ?? []
+    const rows = await mapLimit(tags, 6, async (tag): Promise<TagRow> => {
+      try {
+        const { manifest, digest, mediaType } = await fetchManifest(name, tag)
+        return { tag, digest, mediaType, size: totalSize(manifest), created: createdOf(manifest) }
+      } catch (err) {
+        return { tag, error: err instanceof Error ? err.message : String(err) }
+      }
+    })
+    return { rows, next: nextCursor(response) }
+  }, [name, pages.cursor])
+  return (
+    <Page title={<>Repository <span class="name">{name}</span></>}>
+      <p><a href="#/">← All repositories</a></p>
+      {error !== undefined ? <ErrorBox error={error} retry={reload} />
+        : value === undefined ? <Loading what="Loading tags" />
+          : <>
+            {loading && <Loading />}
+            {value.rows.length === 0 ? <p class="empty">No tags.</p>
+              : <div class="table-wrap"><table aria-label="tags">
+                <thead><tr><th scope="col">Tag</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Media type</th><th scope="col">Created</th>{access?.delete === true && <th scope="col"><span class="offscreen">Actions</span></th>}</tr></thead>
+                <tbody>
+                  {value.rows.map(row => (
+                    <tr key={row.tag}>
+                      <td><a href={`#/manifest/${pathOf(name)}/${encodeURIComponent(row.tag)}`}>{row.tag}</a></td>
+                      <td>{row.error !== undefined ? <span class="muted">{row.error}</span> : <code title={row.digest}>{shortDigest(row.digest)}</code>}</td>
+                      <td>{humanSize(row.size)}</td>
+                      <td class="type">{row.mediaType ?? '—'}</td>
+                      <td>{humanDate(row.created)}</td>
+                      {access?.delete === true && <td><DeleteButton what={`tag ${name}:${row.tag}`} onConfirm={async () => {
+                        await call(`/v2/${pathOf(name)}/manifests/${encodeURIComponent(row.tag)}`, { method: 'DELETE' })
+                        reload()
+                      }} /></td>}
+                    </tr>
+                  ))}
+                </tbody>
+              </table></div>}
+            <Pager label="Tag" page={pages.page} hasNext={value.next !== undefined}
+              onNext={() => { if (value.next !== undefined) pages.next(value.next) }} onPrevious={pages.previous} />
+          </>}
+    </Page>
+  )
+}
+
+/** What a referrer is, from its artifact type. */
+function kindOf (artifactType: string): string {
+  if (/cosign.*sig|dev\.cosign\.artifact\.sig/.test(artifactType)) return 'Signatures (cosign)'
+  if (/notary\.signature/.test(artifactType)) return 'Signatures (Notation)'
+  if (/spdx|cyclonedx|syft|sbom/i.test(artifactType)) return 'SBOMs'
+  if (/in-toto|intoto|attestation|provenance|slsa/i.test(artifactType)) return 'Attestations'
+  return artifactType === '' ? 'Other artifacts' : artifactType
+}
+
+function Annotations ({ annotations }: { annotations?: Record<string, string> }) {
+  const entries = Object.entries(annotations ?? {})
+  if (entries.length === 0) return <p class="muted">None.</p>
+  return <dl class="annotations">{entries.map(([k, v]) => <div key={k}><dt>{k}</dt><dd>{v}</dd></div>)}</dl>
+}
+
+export function ManifestPage ({ name, reference }: { name: string, reference: string }) {
+  const access = useAccess(name)
+  const { value, error, reload } = useLoad(async () => {
+    const fetched = await fetchManifest(name, reference)
+    let referrers: Descriptor[] = []
+    let referrersError: string | undefined
+    try {
+      const { body } = await getJson<{ manifests?: Descriptor[] }>(`/v2/${pathOf(name)}/referrers/${fetched.digest}`)
+      referrers = body.manifests ?? []
+    } catch (err) {
+      referrersError = err instanceof Error ? err.message : String(err)
+    }
+    let config: { created?: string, os?: string, architecture?: string } | undefined
+    const c = fetched.manifest.config
+    if (c !== undefined && c.size < 256 * 1024 && /json/.test(c.mediaType ?? '')) {
+      try {
+        config = (await getJson<typeof config>(`/v2/${pathOf(name)}/blobs/${c.digest}`)).body
+      } catch {}
+    }
+    return { ...fetched, referrers, referrersError, config }
+  }, [name, reference])
+  if (error !== undefined) return <Page title={`${name}:${reference}`}><ErrorBox error={error} retry={reload} /></Page>
+  if (value === undefined) return <Page title={`${name}:${reference}`}><Loading what="Loading manifest" /></Page>
+  const { manifest, digest, mediaType, bytes, referrers, referrersError, config } = value
+  const host = location.host
+  const plainHttp = location.protocol === 'http:'
+  const byTag = !reference.startsWith('sha256:')
+  const pinned = `${host}/${name}@${digest}`
+  const groups = new Map<string, Descriptor[]>()
+  for (const r of referrers) {
+    const kind = kindOf(r.artifactType ?? '')
+    groups.set(kind, [...(groups.get(kind) ?? []), r])
+  }
+  const helm = manifest.config?.mediaType === 'application/vnd.cncf.helm.config.v1+json'
+  return (
+    <Page title={<>{name}<span class="ref">{byTag ? `:${reference}` : `@${shortDigest(reference)}`}</span></>}
+      actions={access?.delete === true && <DeleteButton what={`manifest ${name}@${digest}`} onConfirm={async () => {
+        await call(`/v2/${pathOf(name)}/manifests/${digest}`, { method: 'DELETE' })
+        navigate(`#/repo/${pathOf(name)}`)
+      }} />}>
+      <p><a href={`#/repo/${pathOf(name)}`}>← Tags of {name}</a></p>
+      <dl class="facts">
+        <div><dt>Digest</dt><dd><code>{digest}</code> <CopyButton text={digest} label="Copy digest" /></dd></div>
+        <div><dt>Media type</dt><dd>{mediaType}</dd></div>
+        {manifest.artifactType !== undefined && <div><dt>Artifact type</dt><dd>{manifest.artifactType}</dd></div>}
+        <div><dt>Manifest size</dt><dd>{humanSize(bytes)}</dd></div>
+        <div><dt>Total size</dt><dd>{humanSize(totalSize(manifest))}</dd></div>
+        {(config?.created ?? createdOf(manifest)) !== undefined && <div><dt>Created</dt><dd>{humanDate(config?.created ?? createdOf(manifest))}</dd></div>}
+        {config?.os !== undefined && <div><dt>Platform</dt><dd>{config.os}/{config.architecture}</dd></div>}
+        {manifest.subject !== undefined && <div><dt>Refers to</dt><dd><a href={`#/manifest/${pathOf(name)}/${manifest.subject.digest}`}>{shortDigest(manifest.subject.digest)}</a></dd></div>}
+      </dl>
+
+      <h2>Pull</h2>
+      <div class="commands">
+        <Command text={`docker pull ${byTag ? `${host}/${name}:${reference}` : pinned}`} />
+        <Command text={`oras pull ${plainHttp ? '--plain-http ' : ''}${pinned}`} />
+        <Command text={`crane ${plainHttp ? '--insecure ' : ''}pull ${pinned} image.tar`} />
+        {(helm || byTag) && <Command text={`helm pull ${plainHttp ? '--plain-http ' : ''}oci://${host}/${name}${byTag ? ` --version ${reference}` : ''}`} />}
+      </div>
+
+      {isIndex(manifest, mediaType) && <>
+        <h2>Platforms</h2>
+        <div class="table-wrap"><table aria-label="platforms">
+          <thead><tr><th scope="col">Platform</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Media type</th></tr></thead>
+          <tbody>{(manifest.manifests ?? []).map(d => (
+            <tr key={d.digest}>
+              <td>{d.platform === undefined ? '—' : `${d.platform.os ?? '?'}/${d.platform.architecture ?? '?'}${d.platform.variant === undefined ? '' : `/${d.platform.variant}`}`}</td>
+              <td><a href={`#/manifest/${pathOf(name)}/${d.digest}`}><code>{shortDigest(d.digest)}</code></a></td>
+              <td>{humanSize(d.size)}</td>
+              <td class="type">{d.mediaType}</td>
+            </tr>))}
+          </tbody>
+        </table></div>
+      </>}
+
+      {manifest.config !== undefined && <>
+        <h2>Config</h2>
+        <p><code>{shortDigest(manifest.config.digest)}</code> · {humanSize(manifest.config.size)} · <span class="type">{manifest.config.mediaType}</span></p>
+      </>}
+
+      {manifest.layers !== undefined && <>
+        <h2>Layers</h2>
+        <div class="table-wrap"><table aria-label="layers">
+          <thead><tr><th scope="col">#</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Media type</th></tr></thead>
+          <tbody>{manifest.layers.map((d, i) => (
+            <tr key={`${i}-${d.digest}`}><td>{i + 1}</td><td><code title={d.digest}>{shortDigest(d.digest)}</code></td><td>{humanSize(d.size)}</td>
+              <td class="type">{d.mediaType}{d.annotations?.['org.opencontainers.image.title'] !== undefined && ` (${d.annotations['org.opencontainers.image.title']})`}</td></tr>))}
+          </tbody>
+        </table></div>
+      </>}
+
+      <h2>Annotations</h2>
+      <Annotations annotations={manifest.annotations} />
+
+      <h2>Referrers</h2>
+      {referrersError !== undefined ? <ErrorBox error={referrersError} />
+        : groups.size === 0 ? <p class="muted">No signatures, SBOMs or other artifacts refer to this manifest.</p>
+          : [...groups].map(([kind, list]) => (
+            <section key={kind} class="referrers" aria-label={kind}>
+              <h3>{kind} <span class="count">{list.length}</span></h3>
+              <ul class="list">{list.map(r => (
+                <li key={r.digest}><a href={`#/manifest/${pathOf(name)}/${r.digest}`}><code>{shortDigest(r.digest)}</code></a>
+                  {' '}<span class="type">{r.artifactType}</span> · {humanSize(r.size)}
+                  {r.annotations?.['org.opencontainers.image.created'] !== undefined && <> · {humanDate(r.annotations['org.opencontainers.image.created'])}</>}</li>))}
+              </ul>
+            </section>))}
+    </Page>
+  )
+}
