@@ -106,8 +106,8 @@ function syncFrom (value: unknown, at: string, bad: (what: string) => ConfigErro
     try { new RegExp(tags) } catch { throw bad(`${at}: "sync.tags" is not a valid regular expression: ${tags}`) }
   }
   const interval = s.intervalSeconds ?? 3600
-  if (typeof interval !== 'number' || !Number.isInteger(interval) || (interval !== 0 && interval < 10)) {
-    throw bad(`${at}: "sync.intervalSeconds" must be 0 (only \`berth mirror sync\` runs it) or an integer of at least 10`)
+  if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 0) {
+    throw bad(`${at}: "sync.intervalSeconds" must be 0 (only \`berth mirror sync\` runs it) or a whole number of seconds`)
   }
   const onlySigned = s.onlySigned ?? false
   if (typeof onlySigned !== 'boolean') throw bad(`${at}: "sync.onlySigned" must be true or false`)
