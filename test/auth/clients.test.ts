@@ -11,6 +11,7 @@ import { toolPath } from '../../scripts/tool-paths.mjs'
 import { createUsers } from '../../src/auth/users.js'
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
+import { tarLayer } from '../helpers/tar-layer.js'
 import { dataDir } from './helpers.js'
 
 type Tool = 'oras' | 'crane' | 'helm' | 'regctl'
@@ -79,24 +80,6 @@ async function identityToken (server: ServerProcess): Promise<string> {
     headers: { authorization: `Basic ${Buffer.from(`alice:${PASSWORD.alice}`).toString('base64')}` }
   })
   return ((await res.json()) as { refresh_token: string }).refresh_token
-}
-
-/** A one-file tar layer, built by hand. */
-function tarLayer (name: string, content: string): Buffer {
-  const header = Buffer.alloc(512)
-  header.write(name, 0)
-  header.write('0000644\0', 100)
-  header.write('0000000\0', 108)
-  header.write('0000000\0', 116)
-  const data = Buffer.from(content)
-  header.write(data.length.toString(8).padStart(11, '0') + '\0', 124)
-  header.write('00000000000\0', 136)
-  header.write('0', 156)
-  header.write('        ', 148)
-  let sum = 0
-  for (const byte of header) sum += byte
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-  return Buffer.concat([header, data, Buffer.alloc(512 - data.length), Buffer.alloc(1024)])
 }
 
 t.test('oras: login, push, pull and list as alice; refused in bob\'s namespace and without credentials', async t => {

@@ -9,6 +9,7 @@ import path from 'node:path'
 import { toolPath } from '../../scripts/tool-paths.mjs'
 import { HELM_FILES, tarGz } from '../cnr/helpers.js'
 import type { ServerProcess } from '../helpers/server-process.js'
+import { tarLayer } from '../helpers/tar-layer.js'
 
 export const PASSWORDS = { alice: 'alice-password-1', carol: 'carol-password-1' }
 export const MANY_TAGS = 2500
@@ -26,24 +27,6 @@ async function run (tool: 'crane' | 'oras' | 'helm', args: string[], env: Record
   const code = await new Promise<number | null>(resolve => child.once('close', resolve))
   if (code !== 0) throw new Error(`${tool} ${args.join(' ')} exited ${String(code)}:\n${out}`)
   return out
-}
-
-/** A one-file tar layer. */
-function tarLayer (name: string, content: string): Buffer {
-  const header = Buffer.alloc(512)
-  header.write(name, 0)
-  header.write('0000644\0', 100)
-  header.write('0000000\0', 108)
-  header.write('0000000\0', 116)
-  const data = Buffer.from(content)
-  header.write(data.length.toString(8).padStart(11, '0') + '\0', 124)
-  header.write('00000000000\0', 136)
-  header.write('0', 156)
-  header.write('        ', 148)
-  let sum = 0
-  for (const byte of header) sum += byte
-  header.write(sum.toString(8).padStart(6, '0') + '\0 ', 148)
-  return Buffer.concat([header, data, Buffer.alloc(512 - (data.length % 512 || 512)), Buffer.alloc(1024)])
 }
 
 export interface Seeded {
