@@ -73,19 +73,8 @@ export async function accessTo (repository: string): Promise<Access> {
 }
 export function forgetAccess (): void { accessCache.clear() }
 
-/** Runs `work` over `items`, at most `limit` at a time, keeping order. */
-export async function mapLimit<T, R> (items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await work(items[i] as T)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
-}
+/** The server's own bounded-concurrency map, bundled into the page. */
+export { mapLimit } from '../../src/util/map-limit.js'
 
 /** A repository or package name in a URL path: each segment encoded, the slashes kept. */
 export const pathOf = (name: string): string => name.split('/').map(encodeURIComponent).join('/')
