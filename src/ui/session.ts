@@ -49,8 +49,16 @@ export function sessionToken (request: FastifyRequest): string | undefined {
   return token !== undefined && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token) ? token : undefined
 }
 
-/** An onRequest hook: lends the session cookie to API requests as a Bearer token (see the top of this file). */
-export async function sessionToAuthorization (request: FastifyRequest): Promise<void> {
+/**
+ * An onRequest hook: lends the session cookie to API requests as a Bearer token (see the top of this file).
+ * Callback-style and synchronous: it runs on every request, and most (API clients, no cookie) leave at once.
+ */
+export function sessionToAuthorization (request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  lendSessionToken(request)
+  done()
+}
+
+function lendSessionToken (request: FastifyRequest): void {
   if (request.headers.authorization !== undefined || request.headers.cookie === undefined) return
   const url = request.url
   if (!API_PREFIXES.some(prefix => url.startsWith(prefix)) && url !== '/v2') return
