@@ -1,7 +1,7 @@
 // A real upstream registry for the mirror tests: CNCF Distribution v3.1.1 on a free loopback port, with its
 // access log kept so that a test can count the requests it served. The process dies with the test.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
@@ -72,9 +72,18 @@ export async function startDistribution (t: Test): Promise<Upstream> {
   return { host: `127.0.0.1:${port}`, url, requests, stop, start }
 }
 
-/** Runs a pinned tool (crane, oras) and returns what it printed; a failure names the command and its output. */
-export async function tool (name: 'crane' | 'oras' | 'regctl', args: string[], options: { cwd?: string, env?: Record<string, string> } = {}): Promise<string> {
-  const child = spawn(toolPath(name), args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export type ToolName = 'crane' | 'oras' | 'regctl' | 'helm' | 'cosign' | 'notation'
+
+/**
+ * Runs a pinned tool of scripts/tools.json and returns what it wrote to stdout and stderr; a failure names the
+ * command and its output. A tool that is not built fails the test (never a skip), saying how to build it.
+ */
+export async function runTool (name: ToolName, args: string[], options: { cwd?: string, env?: Record<string, string> } = {}): Promise<{ stdout: string, stderr: string }> {
+  const binary = toolPath(name)
+  if (!existsSync(binary)) {
+    throw new Error(`${name} is not installed at ${binary}: run \`node scripts/install-tools.mjs\` (npm test runs it as pretest)`)
+  }
+  const child = spawn(binary, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   killWithThisProcess(child)
   let stdout = ''
   let stderr = ''
@@ -82,5 +91,10 @@ export async function tool (name: 'crane' | 'oras' | 'regctl', args: string[], o
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   const code = await new Promise<number | null>(resolve => child.once('close', resolve))
   if (code !== 0) throw new Error(`${name} ${args.join(' ')} exited ${String(code)}:\n${stderr}${stdout}`)
-  return stdout
+  return { stdout, stderr }
+}
+
+/** Runs a pinned tool (crane, oras, ...) and returns what it printed on stdout (see runTool). */
+export async function tool (name: ToolName, args: string[], options: { cwd?: string, env?: Record<string, string> } = {}): Promise<string> {
+  return (await runTool(name, args, options)).stdout
 }
