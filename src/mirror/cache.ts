@@ -209,18 +209,19 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
 
     /**
      * A blob GET or HEAD of a mirrored name that the repository does not link: answers it from the upstream
-     * (storing the bytes as they stream through) and returns the reply, or returns undefined to let the
-     * handler answer from the store (a hit, a blob now stored, or a 404).
+     * (storing the bytes as they stream through) and returns true, or returns false to let the handler answer
+     * from the store (a hit, a blob now stored, or a 404). A boolean, not the reply: a Fastify reply is a
+     * thenable that resolves to undefined once sent, so awaiting it would read as "not answered".
      */
-    async serveBlob (c: OciContext, head: boolean): Promise<unknown> {
+    async serveBlob (c: OciContext, head: boolean): Promise<boolean> {
       const t = targetOf(c.name)
-      if (t === undefined) return undefined
+      if (t === undefined) return false
       const { name, target: digest, reply } = c
       parseDigest(digest)
       const what = { repository: name, digest }
       if (await registry.blobs.exists(name, digest)) {
         count(t, 'hit', what)
-        return undefined
+        return false
       }
       try {
         // Stored for another repository: linked once the upstream confirms this repository has it (a HEAD, no
@@ -228,15 +229,16 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         if (await registry.blobs.storedSize(digest) !== undefined && await t.client.headBlob(t.upstreamName, digest) !== undefined &&
           await registry.blobs.mount(name, digest, undefined)) {
           count(t, 'hit', { ...what, mounted: true })
-          return undefined
+          return false
         }
         if (head) {
           const remote = await t.client.headBlob(t.upstreamName, digest)
-          if (remote === undefined) return undefined
+          if (remote === undefined) return false
           count(t, 'miss', what)
           reply.header('Docker-Content-Digest', digest).type('application/octet-stream')
           if (Number.isFinite(remote.size)) reply.header('Content-Length', remote.size)
-          return await reply.send()
+          reply.send()
+          return true
         }
         const key = `blob ${name}@${digest}`
         // Another request is fetching it, or the client wants a range: wait for the stored copy.
@@ -246,10 +248,10 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
           } catch (err) {
             // The fetch failed (or its bytes did not match): this request is answered from the store, a 404.
             upstreamFailed(c, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
-            return undefined
+            return false
           }
           count(t, 'miss', { ...what, shared: true })
-          return undefined
+          return false
         }
         // Registered before the first await, so that every concurrent request finds this fetch.
         let settle: { resolve: () => void, reject: (err: unknown) => void } = { resolve: () => {}, reject: () => {} }
@@ -265,7 +267,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
           settle.reject(err)
           throw err
         }
-        if (remote === undefined) { settle.resolve(); return undefined }
+        if (remote === undefined) { settle.resolve(); return false }
         const toStore = new PassThrough()
         let verified: (err?: Error) => void = () => {}
         const verification = new Promise<Error | undefined>(resolve => { verified = resolve })
@@ -287,11 +289,12 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         count(t, 'miss', { ...what, size: remote.size })
         reply.header('Docker-Content-Digest', digest).header('Accept-Ranges', 'bytes').type('application/octet-stream')
         if (Number.isFinite(remote.size)) reply.header('Content-Length', remote.size)
-        return await reply.send(toClient)
+        reply.send(toClient)
+        return true
       } catch (err) {
         if (err instanceof RegistryError) throw err
         upstreamFailed(c, t, err, false, what)
-        return undefined
+        return false
       }
     },
 

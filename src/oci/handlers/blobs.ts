@@ -13,19 +13,13 @@ async function describe ({ registry, reply, name, target }: OciContext): Promise
 }
 
 export async function headBlob (c: OciContext): Promise<unknown> {
-  if (c.mirror !== undefined) {
-    const mirrored = await c.mirror.serveBlob(c, true)
-    if (mirrored !== undefined) return mirrored
-  }
+  if (c.mirror !== undefined && await c.mirror.serveBlob(c, true)) return c.reply
   const size = await describe(c)
   return await c.reply.header('Content-Length', size).send()
 }
 
 export async function getBlob (c: OciContext): Promise<unknown> {
-  if (c.mirror !== undefined) {
-    const mirrored = await c.mirror.serveBlob(c, false)
-    if (mirrored !== undefined) return mirrored
-  }
+  if (c.mirror !== undefined && await c.mirror.serveBlob(c, false)) return c.reply
   const size = await describe(c)
   const { storage } = c.config
   const presign = c.registry.driver.presignedUrl
