@@ -22,12 +22,13 @@ export const SERVER_NODE_ARGS = ['--import', dieWithParent, '--import', 'tsx', s
 
 /**
  * Makes `child` (a process that cannot watch its parent itself, such as MinIO) die with this process: a
- * watchdog (kill-with-parent.mjs) holds a pipe from this process and SIGKILLs the child when it closes.
+ * watchdog (kill-with-parent.mjs) holds a pipe from this process and SIGKILLs the child when it closes, or,
+ * given graceMs, SIGTERMs it and SIGKILLs it if it is still there graceMs later.
  * The watchdog does not keep this process alive.
  */
-export function killWithThisProcess (child: ChildProcess): void {
+export function killWithThisProcess (child: ChildProcess, options: { graceMs?: number } = {}): void {
   if (child.pid === undefined) return
-  const watchdog = spawn(process.execPath, [fileURLToPath(new URL('./kill-with-parent.mjs', import.meta.url)), String(child.pid)], {
+  const watchdog = spawn(process.execPath, [fileURLToPath(new URL('./kill-with-parent.mjs', import.meta.url)), String(child.pid), String(options.graceMs ?? 0)], {
     stdio: ['pipe', 'ignore', 'inherit']
   })
   watchdog.unref()
