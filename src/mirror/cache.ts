@@ -146,6 +146,11 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     count(t, held ? 'stale' : 'error', what, err)
   }
 
+  /** Whether a check recorded at `checked` is still within the mirror's TTL. */
+  function withinTtl (t: Target, checked: { checkedAt: string } | undefined): boolean {
+    return checked !== undefined && Date.now() - Date.parse(checked.checkedAt) < t.mirror.ttlSeconds * 1000
+  }
+
   async function holdsManifest (name: string, digest: string): Promise<boolean> {
     return await driver.stat(paths.manifestLink(name, digest)) !== undefined
   }
@@ -190,7 +195,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         return
       }
       const checked = await readRecord<TagChecked>(driver, paths.mirrorTagChecked(name, reference))
-      if (checked !== undefined && Date.now() - Date.parse(checked.checkedAt) < t.mirror.ttlSeconds * 1000) {
+      if (withinTtl(t, checked)) {
         count(t, 'hit', what)
         return
       }
@@ -205,6 +210,33 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         await storeManifest(t, name, reference)
         count(t, 'miss', { ...what, movedFrom: held.digest, movedTo: head.digest })
       } catch (err) { upstreamFailed(c, t, err, true, what) }
+    },
+
+    /**
+     * Before a referrers listing: asks the upstream for the subject's referrers (its referrers API, else the tag
+     * schema) when they were never asked for or their TTL has passed, and stores each referrer manifest not held
+     * (with its config; layers come on demand). The handler then lists from the store as usual. Referrers gone
+     * upstream stay listed, as deleted tags stay served.
+     */
+    async prepareReferrers (c: OciContext): Promise<void> {
+      const t = targetOf(c.name)
+      if (t === undefined) return
+      const { name, target: subject } = c
+      parseDigest(subject)
+      const what = { repository: name, referrersOf: subject }
+      const key = paths.mirrorReferrersChecked(name, subject)
+      const checked = await readRecord<{ checkedAt: string }>(driver, key)
+      if (withinTtl(t, checked)) { count(t, 'hit', what); return }
+      try {
+        const listed = await t.client.referrers(t.upstreamName, subject)
+        let stored = 0
+        for (const referrer of listed) {
+          if (await holdsManifest(name, referrer.digest)) continue
+          if (await storeManifest(t, name, referrer.digest)) stored++
+        }
+        await writeRecord(driver, key, { checkedAt: new Date().toISOString() })
+        count(t, stored > 0 ? 'miss' : 'hit', { ...what, listed: listed.length, stored })
+      } catch (err) { upstreamFailed(c, t, err, checked !== undefined, what) }
     },
 
     /**

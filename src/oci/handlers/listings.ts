@@ -34,8 +34,11 @@ export async function listCatalog ({ registry, config, request, reply, access }:
   return { repositories: page.items }
 }
 
-export async function listReferrers ({ registry, config, request, reply, name, target }: OciContext): Promise<unknown> {
+export async function listReferrers (c: OciContext): Promise<unknown> {
+  const { registry, config, request, reply, name, target } = c
   parseDigest(target)
+  // A mirrored subject's referrers are first fetched from the upstream (src/mirror/cache.ts).
+  await c.mirror?.prepareReferrers(c)
   const artifactType = queryString(request.query, 'artifactType')
   const last = queryString(request.query, 'last')
   const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
