@@ -328,18 +328,26 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     },
 
     /**
-     * A tags list of a mirrored name: the upstream's list (all of it, paged here), else what is held, with the
-     * stale header. Returns undefined for names outside every prefix.
+     * A page of the tags list of a mirrored name: one page of the upstream's list (`n` + 1 asked for, to know
+     * whether more follow without a second request; Link pages are followed only when the upstream sends fewer),
+     * else, when the upstream cannot answer, undefined with the stale header (the handler lists the tags held).
+     * Undefined too for names outside every prefix and for names the upstream does not know.
      */
-    async upstreamTags (c: OciContext): Promise<string[] | undefined> {
+    async upstreamTags (c: OciContext, page: { limit: number, last?: string | undefined }): Promise<{ items: string[], truncated: boolean } | undefined> {
       const t = targetOf(c.name)
       if (t === undefined) return undefined
       const what = { repository: c.name, list: 'tags' }
       try {
-        const tags: string[] = []
-        for await (const tag of t.client.listTags(t.upstreamName)) tags.push(tag)
+        const items: string[] = []
+        const request = page.last === undefined ? { n: page.limit + 1 } : { n: page.limit + 1, last: page.last }
+        for await (const tag of t.client.listTags(t.upstreamName, request)) {
+          // Some registries ignore `last`: what is not after it is not on this page.
+          if (page.last !== undefined && tag <= page.last) continue
+          items.push(tag)
+          if (items.length > page.limit) break
+        }
         count(t, 'miss', what)
-        return tags.sort()
+        return { items: items.slice(0, page.limit), truncated: items.length > page.limit }
       } catch (err) {
         if (err instanceof RemoteError && err.status === 404) return undefined
         upstreamFailed(c, t, err, true, what)
