@@ -58,12 +58,18 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
     gcGraceMs: config.gc.graceMs
   })
   const auth = createAuth(store, config.auth)
-  const cnr = createCnrService(registry)
+  // The pull-through cache, only when BERTH_MIRRORS names mirrors; the CNR and /packages reads use it too.
+  const mirror = config.mirrors.length === 0 ? undefined : createMirrorCache(registry, config.mirrors, {
+    log,
+    onRequest: (name, result) => { metrics.recordMirrorRequest(name, result) },
+    onFetched: (name, bytes) => { metrics.recordMirrorFetched(name, bytes) }
+  })
+  const cnr = createCnrService(registry, { mirror })
   const cnrIndex = createIndexProjector(cnr, registry.catalog)
   const unsubscribe = cnrIndex.subscribe(events)
   const unsubscribeUsage = governance.subscribe(events)
   metrics.registerQuotaUsage(async () => await governance.quotaUsage())
-  const packages = createPackageService(registry)
+  const packages = createPackageService(registry, { mirror })
   // Subscribed after the CNR index, so a receiver told of a write finds the index already updated.
   const webhooks = createWebhooks(store, config.webhooks, {
     log,
@@ -74,12 +80,6 @@ export async function createBerth (config: Config, { driver, logger, onWebhookDe
   })
   const unsubscribeWebhooks = webhooks.subscribe(events)
   const gc = createGc(registry, config.gc, log)
-  // The pull-through cache, only when BERTH_MIRRORS names mirrors.
-  const mirror = config.mirrors.length === 0 ? undefined : createMirrorCache(registry, config.mirrors, {
-    log,
-    onRequest: (name, result) => { metrics.recordMirrorRequest(name, result) },
-    onFetched: (name, bytes) => { metrics.recordMirrorFetched(name, bytes) }
-  })
   gc.onRun(({ deleted, reclaimedBytes, durationMs, dryRun }) => {
     metrics.recordGcRun({ deleted, reclaimedBytes, durationSeconds: durationMs / 1000, dryRun })
   })

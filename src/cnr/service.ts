@@ -4,6 +4,7 @@ import { Readable } from 'node:stream'
 import { RegistryError } from '../errors/registry-error.js'
 import { ensureBlob } from '../registry/artifacts.js'
 import { digestOf } from '../registry/digest.js'
+import type { MirrorReads } from '../mirror/cache.js'
 import type { Registry } from '../registry/index.js'
 import { isValidName, isValidTag } from '../registry/reference.js'
 import type { TagRecord } from '../registry/tags.js'
@@ -92,9 +93,11 @@ const WRITE_DIGEST_LIMITS: DigestLimits = { maxUncompressedBytes: DEFAULT_LIMITS
 export interface CnrServiceOptions {
   /** The largest package manifest a push may write (the OCI surface's limit; 4 MiB, which every client accepts). */
   maxManifestBytes?: number
+  /** The pull-through cache: reads of packages under a mirror prefix fetch missing releases and tarballs. */
+  mirror?: MirrorReads | undefined
 }
 
-export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1024 * 1024 }: CnrServiceOptions = {}) {
+export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1024 * 1024, mirror }: CnrServiceOptions = {}) {
   const { driver, tags, manifests, blobs, events } = registry
   const records = createRecords(driver)
   const index = createPackageIndex(driver, records)
@@ -136,6 +139,35 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
     return { release, tag, ref, entries: await entriesOf(ref) }
   }
 
+  /**
+   * A release as a read finds it: for a package under a mirror prefix, its tag (and the release index's entries)
+   * are fetched from the upstream first when missing or past their TTL (src/mirror/cache.ts).
+   */
+  async function readReleaseMirrored (name: string, release: string): Promise<Release | undefined> {
+    if (mirror?.covers(name) === true) await mirror.ensureTag(name, releaseToTag(release))
+    return await readRelease(name, release)
+  }
+
+  /** A stored blob, fetched first when the package is mirrored and the repository lacks it. */
+  async function openBlob (name: string, digest: string): Promise<Readable> {
+    if (mirror?.covers(name) === true) await mirror.ensureBlob(name, digest)
+    return await blobs.open(name, digest)
+  }
+
+  /**
+   * The releases a query chooses among. A mirrored package's exact release is fetched when missing; other
+   * queries of a mirrored package choose among the upstream's releases too.
+   */
+  async function queryReleases (name: string, query: string | undefined): Promise<string[]> {
+    if (mirror?.covers(name) !== true) return await releaseNames(name)
+    if (query !== undefined && isRelease(query)) {
+      await mirror.ensureTag(name, releaseToTag(query))
+      return await releaseNames(name)
+    }
+    const upstream = (await mirror.allUpstreamTags(name) ?? []).map(tagToRelease).filter((r): r is string => r !== undefined)
+    return [...new Set([...await releaseNames(name), ...upstream])]
+  }
+
   /** Every tag of the repository that names a release (one prefix listing, keys only). */
   async function releaseNames (name: string): Promise<string[]> {
     const releases: string[] = []
@@ -164,11 +196,11 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
 
   /** Resolves a release query (`default`, `1.0.1`, `>=1.0,<2`) to the best release that holds packages. */
   async function resolve (name: string, query: string | undefined): Promise<Release & { entries: PackageEntry[] }> {
-    const releases = await releaseNames(name)
+    const releases = await queryReleases(name, query)
     if (releases.length === 0) throw packageNotFound(name, query ?? null)
     const parsed = parseReleaseQuery(query)
     for (const candidate of selectReleases(releases, parsed)) {
-      const release = await readRelease(name, candidate)
+      const release = await readReleaseMirrored(name, candidate)
       if (release?.entries !== undefined) return release as Release & { entries: PackageEntry[] }
     }
     throw releaseNotFound(name, parsed.text)
@@ -195,7 +227,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
     const layer = entry.layer.digest
     let digest = cnrDigests.get(layer) ?? (await readRecord<{ cnrDigest: string }>(driver, paths.cnrDigest(layer)))?.cnrDigest
     if (digest === undefined) {
-      digest = await cnrDigestOf(async () => await blobs.open(name, layer), layer, limits)
+      digest = await cnrDigestOf(async () => await openBlob(name, layer), layer, limits)
       if (digest === undefined) return undefined
       await writeRecord(driver, paths.cnrDigest(layer), { cnrDigest: digest })
       await writeRecord(driver, paths.cnrBlob(name, digest), { digest: layer, size: entry.layer.size } satisfies BlobLink)
@@ -227,7 +259,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
       mediaType: entry.mediaType,
       filename: packageFilename(name, release),
       size: entry.layer.size,
-      open: async () => await blobs.open(name, entry.layer.digest)
+      open: async () => await openBlob(name, entry.layer.digest)
     }
   }
 
@@ -385,7 +417,7 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
 
     /** The media types of one exact release (endpoint 9). */
     async showRelease (name: string, release: string): Promise<ReleaseManifest[]> {
-      const found = isRelease(release) ? await readRelease(name, release) : undefined
+      const found = isRelease(release) ? await readReleaseMirrored(name, release) : undefined
       if (found?.entries === undefined) throw packageNotFound(name, release)
       return await mapLimit(found.entries, 4, async e => await manifestView(name, release, e))
     },

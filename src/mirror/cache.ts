@@ -18,6 +18,7 @@ import { RegistryError } from '../errors/registry-error.js'
 import type { MirrorResult } from '../metrics/index.js'
 import type { OciContext } from '../oci/context.js'
 import { looksLikeDigest, parseDigest } from '../registry/digest.js'
+import { isIndexMediaType } from '../registry/manifest-schemas.js'
 import type { Registry } from '../registry/index.js'
 import { readRecord, writeRecord } from '../registry/records.js'
 import { isValidTag } from '../registry/reference.js'
@@ -42,9 +43,9 @@ interface Target {
 }
 
 /** The manifest as JSON, or undefined when it is not (manifests.put then says what is wrong with it). */
-function parseManifest (bytes: Buffer): { config?: { digest?: unknown } } | undefined {
+function parseManifest (bytes: Buffer): { config?: { digest?: unknown }, manifests?: unknown } | undefined {
   try {
-    return JSON.parse(bytes.toString('utf8')) as { config?: { digest?: unknown } } | undefined
+    return JSON.parse(bytes.toString('utf8')) as { config?: { digest?: unknown }, manifests?: unknown } | undefined
   } catch {
     return undefined
   }
@@ -118,8 +119,12 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     return body
   }
 
-  /** Fetches a manifest (by tag or digest) and stores it; with it, the config blob of an image manifest. */
-  async function storeManifest (t: Target, name: string, reference: string): Promise<boolean> {
+  /**
+   * Fetches a manifest (by tag or digest) and stores it; with it, the config blob of an image manifest, and with
+   * `children`, first the child manifests of an index (the CNR reads a release index's children: the index's
+   * tag is set, and projected into the CNR index, only once they are held).
+   */
+  async function storeManifest (t: Target, name: string, reference: string, { children = false } = {}): Promise<boolean> {
     let stored = false
     await once(`manifest ${name}:${reference}`, async () => {
       const remote = await t.client.getManifest(t.upstreamName, reference)
@@ -128,6 +133,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
       const doc = parseManifest(remote.bytes)
       // Layers and child manifests come on demand; the config is small and a stored manifest needs it.
       if (typeof doc?.config?.digest === 'string') await storeBlob(t, name, doc.config.digest)
+      if (children) await storeChildren(t, name, doc)
       await registry.manifests.put(name, reference, remote.bytes, remote.mediaType, [], { sparse: true })
       if (!looksLikeDigest(reference)) await markChecked(name, reference, remote.digest)
       stored = true
@@ -135,19 +141,72 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     return stored
   }
 
+  /** The child manifests of an index that the repository does not hold. */
+  async function storeChildren (t: Target, name: string, doc: { manifests?: unknown } | undefined): Promise<void> {
+    const entries = Array.isArray(doc?.manifests) ? doc.manifests as Array<{ digest?: unknown }> : []
+    for (const entry of entries) {
+      if (typeof entry?.digest !== 'string' || !looksLikeDigest(entry.digest) || await holdsManifest(name, entry.digest)) continue
+      await storeManifest(t, name, entry.digest)
+    }
+  }
+
   async function markChecked (name: string, tag: string, digest: string): Promise<void> {
     await writeRecord(driver, paths.mirrorTagChecked(name, tag), { checkedAt: new Date().toISOString(), digest } satisfies TagChecked)
   }
 
-  function upstreamFailed (c: OciContext, t: Target, err: unknown, held: boolean, what: Record<string, unknown>): void {
+  /** What the Berth-Mirror header says; the OCI handlers send it, the CNR and /packages reads may. */
+  type Note = (value: string) => void
+  const headerOf = (c: OciContext): Note => value => { c.reply.header(MIRROR_HEADER, value) }
+
+  function upstreamFailed (note: Note, t: Target, err: unknown, held: boolean, what: Record<string, unknown>): void {
     if (!(err instanceof RemoteError)) throw err
     const why = err.unavailable ? 'upstream unavailable' : `upstream error ${err.status ?? ''}`.trim()
-    c.reply.header(MIRROR_HEADER, held ? `stale; ${why}` : why)
+    note(held ? `stale; ${why}` : why)
     count(t, held ? 'stale' : 'error', what, err)
+  }
+
+  /** Whether a check recorded at `checked` is still within the mirror's TTL. */
+  function withinTtl (t: Target, checked: { checkedAt: string } | undefined): boolean {
+    return checked !== undefined && Date.now() - Date.parse(checked.checkedAt) < t.mirror.ttlSeconds * 1000
   }
 
   async function holdsManifest (name: string, digest: string): Promise<boolean> {
     return await driver.stat(paths.manifestLink(name, digest)) !== undefined
+  }
+
+  /**
+   * Makes the store hold the manifest the upstream has for a tag, when it lacks it or the tag's TTL has passed
+   * (a HEAD then tells whether it moved). With `children`, an index's child manifests are held too.
+   */
+  async function refreshTag (t: Target, name: string, tag: string, note: Note, { children = false }): Promise<void> {
+    const what = { repository: name, reference: tag }
+    const held = await registry.tags.get(name, tag)
+    if (held === undefined) {
+      try {
+        if (await storeManifest(t, name, tag, { children })) count(t, 'miss', what)
+      } catch (err) { upstreamFailed(note, t, err, false, what) }
+      return
+    }
+    try {
+      // A tag first pulled through /v2 holds only the index: its children are fetched now.
+      if (children && isIndexMediaType(held.mediaType)) {
+        await storeChildren(t, name, parseManifest((await registry.manifests.read(held)).bytes))
+      }
+      const checked = await readRecord<TagChecked>(driver, paths.mirrorTagChecked(name, tag))
+      if (withinTtl(t, checked)) {
+        count(t, 'hit', what)
+        return
+      }
+      const head = await t.client.headManifest(t.upstreamName, tag)
+      // Gone upstream: the copy held stays served (a mirror outlives its upstream's deletions).
+      if (head === undefined || head.digest === held.digest) {
+        await markChecked(name, tag, held.digest)
+        count(t, 'hit', { ...what, revalidated: true })
+        return
+      }
+      await storeManifest(t, name, tag, { children })
+      count(t, 'miss', { ...what, movedFrom: held.digest, movedTo: head.digest })
+    } catch (err) { upstreamFailed(note, t, err, true, what) }
   }
 
   const cache = {
@@ -178,33 +237,87 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         if (await holdsManifest(name, reference)) { count(t, 'hit', what); return } // by digest: never expires
         try {
           if (await storeManifest(t, name, reference)) count(t, 'miss', what)
-        } catch (err) { upstreamFailed(c, t, err, false, what) }
+        } catch (err) { upstreamFailed(headerOf(c), t, err, false, what) }
         return
       }
       if (!isValidTag(reference)) return
-      const held = await registry.tags.get(name, reference)
-      if (held === undefined) {
-        try {
-          if (await storeManifest(t, name, reference)) count(t, 'miss', what)
-        } catch (err) { upstreamFailed(c, t, err, false, what) }
-        return
-      }
-      const checked = await readRecord<TagChecked>(driver, paths.mirrorTagChecked(name, reference))
-      if (checked !== undefined && Date.now() - Date.parse(checked.checkedAt) < t.mirror.ttlSeconds * 1000) {
-        count(t, 'hit', what)
-        return
-      }
+      await refreshTag(t, name, reference, headerOf(c), {})
+    },
+
+    /**
+     * For the CNR and /packages reads, which read OCI tags: makes the store hold the tag of a mirrored name as a
+     * manifest GET would (and, for an index, its child manifests: a CNR release is one). Returns what the
+     * Berth-Mirror header would say, when anything. Names outside every prefix return at once.
+     */
+    async ensureTag (name: string, tag: string): Promise<string | undefined> {
+      const t = targetOf(name)
+      if (t === undefined || !isValidTag(tag)) return undefined
+      let said: string | undefined
+      await refreshTag(t, name, tag, value => { said = value }, { children: true })
+      return said
+    },
+
+    /**
+     * For the CNR and /packages downloads: a blob of a mirrored name that the repository does not link is fetched
+     * into the store (streamed, verified by digest) before the caller opens it. An upstream failure leaves it
+     * missing: the caller's read then answers 404 in its dialect.
+     */
+    async ensureBlob (name: string, digest: string): Promise<void> {
+      const t = targetOf(name)
+      if (t === undefined || !looksLikeDigest(digest)) return
+      const what = { repository: name, digest }
+      if (await registry.blobs.exists(name, digest)) { count(t, 'hit', what); return }
       try {
-        const head = await t.client.headManifest(t.upstreamName, reference)
-        // Gone upstream: the copy held stays served (a mirror outlives its upstream's deletions).
-        if (head === undefined || head.digest === held.digest) {
-          await markChecked(name, reference, held.digest)
-          count(t, 'hit', { ...what, revalidated: true })
-          return
+        await storeBlob(t, name, digest)
+        count(t, 'miss', what)
+      } catch (err) {
+        upstreamFailed(() => {}, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
+      }
+    },
+
+    /**
+     * The upstream's whole tags list of a mirrored name (for CNR release queries, which choose among all
+     * releases), or undefined when the name is outside every prefix or the upstream cannot answer.
+     */
+    async allUpstreamTags (name: string): Promise<string[] | undefined> {
+      const t = targetOf(name)
+      if (t === undefined) return undefined
+      try {
+        const tags: string[] = []
+        for await (const tag of t.client.listTags(t.upstreamName)) tags.push(tag)
+        return tags
+      } catch (err) {
+        if (!(err instanceof RemoteError)) throw err
+        if (err.status !== 404) count(t, 'error', { repository: name, list: 'tags' }, err)
+        return undefined
+      }
+    },
+
+    /**
+     * Before a referrers listing: asks the upstream for the subject's referrers (its referrers API, else the tag
+     * schema) when they were never asked for or their TTL has passed, and stores each referrer manifest not held
+     * (with its config; layers come on demand). The handler then lists from the store as usual. Referrers gone
+     * upstream stay listed, as deleted tags stay served.
+     */
+    async prepareReferrers (c: OciContext): Promise<void> {
+      const t = targetOf(c.name)
+      if (t === undefined) return
+      const { name, target: subject } = c
+      parseDigest(subject)
+      const what = { repository: name, referrersOf: subject }
+      const key = paths.mirrorReferrersChecked(name, subject)
+      const checked = await readRecord<{ checkedAt: string }>(driver, key)
+      if (withinTtl(t, checked)) { count(t, 'hit', what); return }
+      try {
+        const listed = await t.client.referrers(t.upstreamName, subject)
+        let stored = 0
+        for (const referrer of listed) {
+          if (await holdsManifest(name, referrer.digest)) continue
+          if (await storeManifest(t, name, referrer.digest)) stored++
         }
-        await storeManifest(t, name, reference)
-        count(t, 'miss', { ...what, movedFrom: held.digest, movedTo: head.digest })
-      } catch (err) { upstreamFailed(c, t, err, true, what) }
+        await writeRecord(driver, key, { checkedAt: new Date().toISOString() })
+        count(t, stored > 0 ? 'miss' : 'hit', { ...what, listed: listed.length, stored })
+      } catch (err) { upstreamFailed(headerOf(c), t, err, checked !== undefined, what) }
     },
 
     /**
@@ -247,7 +360,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
             await storeBlob(t, name, digest)
           } catch (err) {
             // The fetch failed (or its bytes did not match): this request is answered from the store, a 404.
-            upstreamFailed(c, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
+            upstreamFailed(headerOf(c), t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
             return false
           }
           count(t, 'miss', { ...what, shared: true })
@@ -293,27 +406,35 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         return true
       } catch (err) {
         if (err instanceof RegistryError) throw err
-        upstreamFailed(c, t, err, false, what)
+        upstreamFailed(headerOf(c), t, err, false, what)
         return false
       }
     },
 
     /**
-     * A tags list of a mirrored name: the upstream's list (all of it, paged here), else what is held, with the
-     * stale header. Returns undefined for names outside every prefix.
+     * A page of the tags list of a mirrored name: one page of the upstream's list (`n` + 1 asked for, to know
+     * whether more follow without a second request; Link pages are followed only when the upstream sends fewer),
+     * else, when the upstream cannot answer, undefined with the stale header (the handler lists the tags held).
+     * Undefined too for names outside every prefix and for names the upstream does not know.
      */
-    async upstreamTags (c: OciContext): Promise<string[] | undefined> {
+    async upstreamTags (c: OciContext, page: { limit: number, last?: string | undefined }): Promise<{ items: string[], truncated: boolean } | undefined> {
       const t = targetOf(c.name)
       if (t === undefined) return undefined
       const what = { repository: c.name, list: 'tags' }
       try {
-        const tags: string[] = []
-        for await (const tag of t.client.listTags(t.upstreamName)) tags.push(tag)
+        const items: string[] = []
+        const request = page.last === undefined ? { n: page.limit + 1 } : { n: page.limit + 1, last: page.last }
+        for await (const tag of t.client.listTags(t.upstreamName, request)) {
+          // Some registries ignore `last`: what is not after it is not on this page.
+          if (page.last !== undefined && tag <= page.last) continue
+          items.push(tag)
+          if (items.length > page.limit) break
+        }
         count(t, 'miss', what)
-        return tags.sort()
+        return { items: items.slice(0, page.limit), truncated: items.length > page.limit }
       } catch (err) {
         if (err instanceof RemoteError && err.status === 404) return undefined
-        upstreamFailed(c, t, err, true, what)
+        upstreamFailed(headerOf(c), t, err, true, what)
         return undefined
       }
     }
@@ -322,3 +443,6 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
 }
 
 export type MirrorCache = ReturnType<typeof createMirrorCache>
+
+/** What the CNR and /packages read paths use of the cache, for the names it covers. */
+export type MirrorReads = Pick<MirrorCache, 'covers' | 'ensureTag' | 'ensureBlob' | 'allUpstreamTags'>

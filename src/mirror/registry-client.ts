@@ -38,8 +38,12 @@ export interface RegistryClient {
   headBlob: (repo: string, digest: string) => Promise<{ size: number } | undefined>
   /** `size` is the length of `body` (the range's length when a range is asked for). Ranges are inclusive. */
   getBlob: (repo: string, digest: string, range?: { start: number, end: number }) => Promise<{ size: number, body: Readable } | undefined>
-  /** Follows Link pages. A repository the remote does not know throws RemoteError with status 404. */
-  listTags: (repo: string) => AsyncIterable<string>
+  /**
+   * Follows Link pages as far as the caller reads (stop reading, and no further page is asked for). `n` and `last`
+   * go to the first request, so a caller that wants one page asks for one. A repository the remote does not know
+   * throws RemoteError with status 404.
+   */
+  listTags: (repo: string, page?: { n?: number, last?: string }) => AsyncIterable<string>
   /** The referrers API, falling back to the tag schema (sha256-<hex>) when the remote has no referrers API. */
   referrers: (repo: string, digest: string, artifactType?: string) => Promise<Descriptor[]>
   /** Skips when HEAD finds the blob; otherwise POST an upload then PUT ?digest= with the body. */
@@ -230,8 +234,11 @@ export function createRegistryClient (remote: RemoteRegistry): RegistryClient {
     return { size: Number(res.headers.get('content-length') ?? NaN), body }
   }
 
-  async function * listTags (repo: string): AsyncIterable<string> {
-    let url: string | undefined = `${base}/v2/${repo}/tags/list`
+  async function * listTags (repo: string, page: { n?: number, last?: string } = {}): AsyncIterable<string> {
+    const query = new URLSearchParams()
+    if (page.n !== undefined) query.set('n', String(page.n))
+    if (page.last !== undefined) query.set('last', page.last)
+    let url: string | undefined = `${base}/v2/${repo}/tags/list${query.size === 0 ? '' : `?${query.toString()}`}`
     while (url !== undefined) {
       const res = await request('GET', url, pull(repo))
       if (!res.ok) await fail(res, `GET tags ${repo}`)

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream'
 import semver from 'semver'
 import { ensureBlob } from '../registry/artifacts.js'
+import type { MirrorReads } from '../mirror/cache.js'
 import type { Registry } from '../registry/index.js'
 import { isValidName } from '../registry/reference.js'
 import type { ImageManifest } from '../types/generated/index.js'
@@ -52,7 +53,12 @@ export interface Download {
   body: Readable
 }
 
-export function createPackageService (registry: Registry) {
+export interface PackageServiceOptions {
+  /** The pull-through cache: downloads of files under a mirror prefix fetch what is missing from the upstream. */
+  mirror?: MirrorReads | undefined
+}
+
+export function createPackageService (registry: Registry, { mirror }: PackageServiceOptions = {}) {
   const { tags, manifests, blobs, catalog } = registry
 
   /** The layer of a stored file, or undefined. */
@@ -106,8 +112,12 @@ export function createPackageService (registry: Registry) {
 
     async get (fileName: string): Promise<Download> {
       const file = parseFile(fileName)
+      // A file under a mirror prefix: its version's tag, then its layer, come from the upstream when missing.
+      const mirrored = file !== undefined && mirror?.covers(file.repository) === true
+      if (mirrored) await mirror?.ensureTag(file.repository, file.version)
       const found = file === undefined ? undefined : await find(file)
       if (file === undefined || found === undefined) throw new PackageFileError(404, '404 not found')
+      if (mirrored) await mirror?.ensureBlob(file.repository, found.layer.digest)
       return { size: found.layer.size, body: await blobs.open(file.repository, found.layer.digest) }
     },
 

@@ -142,7 +142,9 @@ export const paths = {
 
   // ---- mirror cache (src/mirror/cache.ts) -------------------------------------------------------------------
   //   mirror/cache/<name>/_checked/<tag>   when a mirrored tag was last checked upstream: {checkedAt, digest}
+  //   mirror/cache/<name>/_referrers/<alg>/<hex>   when the referrers of a mirrored subject were last asked for: {checkedAt}
   mirrorTagChecked: (name: string, tag: string): string => `mirror/cache/${name}/_checked/${tag}`,
+  mirrorReferrersChecked: (name: string, subject: string): string => `mirror/cache/${name}/_referrers/${digestPath(subject)}`,
 
   // ---- mirror sync (src/mirror/sync.ts, src/mirror/replicate.ts) -----------------------------------------------
   //   mirror/sync/<mirror>/lease                          the replica syncing the mirror now: {holder, expiresAt}

@@ -9,16 +9,10 @@ export async function listTags (c: OciContext): Promise<unknown> {
   const { registry, config, request, reply, name } = c
   const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
   const last = queryString(request.query, 'last')
-  // A mirrored name lists the upstream's tags (paged here), or, when it cannot answer, the tags held.
-  const upstream = await c.mirror?.upstreamTags(c)
-  if (upstream !== undefined) {
-    const after = last === undefined ? upstream : upstream.filter(tag => tag > last)
-    const items = after.slice(0, limit)
-    if (after.length > limit && limit > 0) reply.header('Link', nextLink(`/v2/${name}/tags/list`, { n: limit, last: items.at(-1) }))
-    return { name, tags: items }
-  }
-  if (!await registry.catalog.exists(name)) throw nameUnknown(name)
-  const page = limit === 0 ? { items: [], truncated: false } : await registry.tags.list(name, { limit, last })
+  // A mirrored name lists a page of the upstream's tags, or, when it cannot answer, the tags held.
+  const upstream = limit === 0 ? undefined : await c.mirror?.upstreamTags(c, { limit, last })
+  if (upstream === undefined && !await registry.catalog.exists(name)) throw nameUnknown(name)
+  const page = upstream ?? (limit === 0 ? { items: [], truncated: false } : await registry.tags.list(name, { limit, last }))
   if (page.truncated) reply.header('Link', nextLink(`/v2/${name}/tags/list`, { n: limit, last: page.items.at(-1) }))
   return { name, tags: page.items }
 }
@@ -34,8 +28,11 @@ export async function listCatalog ({ registry, config, request, reply, access }:
   return { repositories: page.items }
 }
 
-export async function listReferrers ({ registry, config, request, reply, name, target }: OciContext): Promise<unknown> {
+export async function listReferrers (c: OciContext): Promise<unknown> {
+  const { registry, config, request, reply, name, target } = c
   parseDigest(target)
+  // A mirrored subject's referrers are first fetched from the upstream (src/mirror/cache.ts).
+  await c.mirror?.prepareReferrers(c)
   const artifactType = queryString(request.query, 'artifactType')
   const last = queryString(request.query, 'last')
   const limit = pageLimit(queryString(request.query, 'n'), config.pageSize)
