@@ -1,26 +1,30 @@
 // Data for the web UI tests, pushed by real clients into a real Berth: crane (an image, a second platform and an
-// index), oras (a cosign-style signature and an SBOM attached as referrers), helm (a chart), the CNR API (a
-// package with releases, a channel and a deleted release), /packages (files) and plain OCI HTTP (a repository
-// with thousands of tags).
+// index), cosign (a signature in its default `sha256-<hex>.sig` tag scheme and an in-toto attestation as an OCI
+// referrer), notation (a signature as an OCI referrer), oras (an SPDX SBOM as a referrer), helm (a chart), the
+// CNR API (a package with releases, a channel and a deleted release), /packages (files) and plain OCI HTTP (a
+// repository with thousands of tags). Signing is offline: generated keys, no transparency log.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { toolPath } from '../../scripts/tool-paths.mjs'
 import { HELM_FILES, tarGz } from '../cnr/helpers.js'
-import type { ServerProcess } from '../helpers/server-process.js'
+import { killWithThisProcess, type ServerProcess } from '../helpers/server-process.js'
 import { tarLayer } from '../helpers/tar-layer.js'
 
 export const PASSWORDS = { alice: 'alice-password-1', carol: 'carol-password-1' }
 export const MANY_TAGS = 2500
-export const SIGNATURE_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json'
 export const SBOM_TYPE = 'application/spdx+json'
+export const NOTATION_TYPE = 'application/vnd.cncf.notary.signature'
+/** What `cosign attest --new-bundle-format` pushes as a referrer. */
+export const SIGSTORE_BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json'
 
 const basic = (user: keyof typeof PASSWORDS): string => `Basic ${Buffer.from(`${user}:${PASSWORDS[user]}`).toString('base64')}`
 const sha256 = (data: Buffer | string): string => `sha256:${createHash('sha256').update(data).digest('hex')}`
 
-async function run (tool: 'crane' | 'oras' | 'helm', args: string[], env: Record<string, string>, cwd: string): Promise<string> {
+async function run (tool: 'crane' | 'oras' | 'helm' | 'cosign' | 'notation', args: string[], env: Record<string, string>, cwd: string): Promise<string> {
   const child = spawn(toolPath(tool), args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  killWithThisProcess(child)
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr.on('data', (d: Buffer) => { out += d.toString() })
@@ -31,6 +35,10 @@ async function run (tool: 'crane' | 'oras' | 'helm', args: string[], env: Record
 
 export interface Seeded {
   imageDigest: string
+  /** The manifest digests of what refers to imageDigest. */
+  signatures: { cosign: string, notation: string }
+  sbom: string
+  attestation: string
   chartTarball: Buffer
   packageFile: Buffer
 }
@@ -48,7 +56,8 @@ export async function seed (server: ServerProcess, dir: string): Promise<Seeded>
     HELM_REGISTRY_CONFIG: dockerConfig,
     HELM_CACHE_HOME: path.join(home, '.cache', 'helm'),
     HELM_CONFIG_HOME: path.join(home, '.config', 'helm'),
-    HELM_DATA_HOME: path.join(home, '.local', 'helm')
+    HELM_DATA_HOME: path.join(home, '.local', 'helm'),
+    COSIGN_PASSWORD: '' // the generated key pair has no password
   }
   writeFileSync(path.join(dir, 'layer.tar'), tarLayer('hello.txt', 'hello from the web UI test\n'.repeat(200)))
   writeFileSync(path.join(dir, 'layer2.tar'), tarLayer('other.txt', 'another layer\n'))
@@ -63,11 +72,32 @@ export async function seed (server: ServerProcess, dir: string): Promise<Seeded>
   await run('crane', ['copy', '--insecure', `${R}/alice/app:arm`, `${R}/alice/app:v2`], env, dir)
   const imageDigest = (await run('crane', ['digest', '--insecure', `${R}/alice/app:v1`], env, dir)).trim()
 
-  // oras: a signature and an SBOM referring to v1.
-  writeFileSync(path.join(dir, 'sig.json'), '{"critical":{}}')
-  writeFileSync(path.join(dir, 'sbom.spdx.json'), '{"spdxVersion":"SPDX-2.3"}')
-  await run('oras', ['attach', '--plain-http', '--artifact-type', SIGNATURE_TYPE, `${R}/alice/app@${imageDigest}`, 'sig.json:application/json'], env, dir)
-  await run('oras', ['attach', '--plain-http', '--artifact-type', SBOM_TYPE, `${R}/alice/app@${imageDigest}`, 'sbom.spdx.json:application/spdx+json'], env, dir)
+  // Signatures, an attestation and an SBOM of v1, each as its own client stores it.
+  const subject = `${R}/alice/app@${imageDigest}`
+  await run('cosign', ['generate-key-pair'], env, dir)
+  // cosign's default: the signature is the manifest tagged sha256-<hex>.sig, not a referrer.
+  await run('cosign', ['sign', '--key', 'cosign.key', '--tlog-upload=false', '--allow-http-registry', '--yes', subject], env, dir)
+  // An in-toto attestation in a Sigstore bundle, pushed as an OCI referrer.
+  writeFileSync(path.join(dir, 'provenance.json'), JSON.stringify({ buildType: 'https://berth.test/ui', builder: { id: 'berth-ui-test' } }))
+  await run('cosign', ['attest', '--key', 'cosign.key', '--tlog-upload=false', '--allow-http-registry', '--yes', '--new-bundle-format',
+    '--type', 'slsaprovenance', '--predicate', 'provenance.json', subject], env, dir)
+  // notation: an OCI referrer signed with a generated test certificate.
+  await run('notation', ['cert', 'generate-test', '--default', 'berth-test'], env, dir)
+  await run('notation', ['sign', '--insecure-registry', subject], env, dir)
+  writeFileSync(path.join(dir, 'sbom.spdx.json'), JSON.stringify({
+    spdxVersion: 'SPDX-2.3', dataLicense: 'CC0-1.0', SPDXID: 'SPDXRef-DOCUMENT', name: 'alice/app', documentNamespace: 'https://berth.test/spdx/alice/app',
+    creationInfo: { created: '2025-01-01T00:00:00Z', creators: ['Tool: berth-ui-test'] }, packages: []
+  }))
+  await run('oras', ['attach', '--plain-http', '--artifact-type', SBOM_TYPE, subject, 'sbom.spdx.json:application/spdx+json'], env, dir)
+  const cosignTag = `${imageDigest.replace(':', '-')}.sig`
+  const cosignSignature = (await run('crane', ['digest', '--insecure', `${R}/alice/app:${cosignTag}`], env, dir)).trim()
+  const referrersResponse = await fetch(`${server.url}/v2/alice/app/referrers/${imageDigest}`, { headers: { authorization: basic('alice') } })
+  const referrers = (await referrersResponse.json() as { manifests: Array<{ digest: string, artifactType?: string }> }).manifests
+  const referrer = (type: string): string => {
+    const found = referrers.filter(r => r.artifactType === type)
+    if (found.length !== 1) throw new Error(`expected one referrer of type ${type}, got ${JSON.stringify(referrers)}`)
+    return found[0]?.digest as string
+  }
 
   // helm: a chart in alice/charts.
   await run('helm', ['create', 'webchart'], env, dir)
@@ -122,5 +152,12 @@ export async function seed (server: ServerProcess, dir: string): Promise<Seeded>
       await api('PUT', `/manifests/${tag}`, manifest, 'application/vnd.oci.image.manifest.v1+json')
     }
   }))
-  return { imageDigest, chartTarball, packageFile }
+  return {
+    imageDigest,
+    signatures: { cosign: cosignSignature, notation: referrer(NOTATION_TYPE) },
+    sbom: referrer(SBOM_TYPE),
+    attestation: referrer(SIGSTORE_BUNDLE_TYPE),
+    chartTarball,
+    packageFile
+  }
 }

@@ -145,10 +145,22 @@ t.test('browsing as alice: repositories, tags paged, manifests, index, referrers
   t.equal(await page.getByRole('table', { name: 'layers' }).locator('tbody tr').count(), 1)
   await page.getByText('The web UI test image').waitFor()
   await page.getByText(seeded.imageDigest, { exact: true }).waitFor()
-  const signatures = page.getByRole('region', { name: 'Signatures (cosign)' })
-  await signatures.waitFor()
-  t.equal(await signatures.getByRole('listitem').count(), 1)
-  t.equal(await page.getByRole('region', { name: 'SBOMs' }).getByRole('listitem').count(), 1)
+  // What cosign, notation and oras stored for v1, each under its kind, with its digest: cosign's signature
+  // (found by its sha256-<hex>.sig tag), Notation's signature, the SBOM and cosign's attestation (OCI referrers).
+  const referrers: Array<[string, string]> = [
+    ['Signatures (cosign)', seeded.signatures.cosign], ['Signatures (Notation)', seeded.signatures.notation],
+    ['SBOMs', seeded.sbom], ['Attestations', seeded.attestation]
+  ]
+  await page.getByRole('region', { name: 'Attestations' }).waitFor()
+  t.same(await page.locator('section.referrers').evaluateAll(sections => sections.map(s => s.getAttribute('aria-label'))),
+    referrers.map(([kind]) => kind), 'one group per kind, in order')
+  for (const [kind, digest] of referrers) {
+    const items = page.getByRole('region', { name: kind }).getByRole('listitem')
+    t.equal(await items.count(), 1, `one in ${kind}`)
+    t.equal(await items.getByRole('link').locator('code').getAttribute('title'), digest, `${kind}: its manifest digest`)
+  }
+  t.match(await page.getByRole('region', { name: 'Signatures (cosign)' }).textContent(), /cosign tag sha256-[0-9a-f]{12}…\.sig/)
+  t.match(await page.getByRole('region', { name: 'Attestations' }).textContent(), /https:\/\/slsa\.dev\/provenance\/v0\.2/, 'the predicate type')
   const pull = page.locator('.command code').first()
   t.equal(await pull.textContent(), `docker pull ${server.host}/alice/app:v1`)
   t.ok((await page.locator('.command code').allTextContents()).some(c => c.startsWith(`oras pull --plain-http ${server.host}/alice/app@sha256:`)))
@@ -158,9 +170,14 @@ t.test('browsing as alice: repositories, tags paged, manifests, index, referrers
   t.equal(await page.evaluate(async () => await navigator.clipboard.readText()), `docker pull ${server.host}/alice/app:v1`, 'the copy button copies')
   await page.screenshot({ path: path.join(shots, 'manifest.png'), fullPage: true })
 
-  // A referrer is a manifest page of its own, linked back to its subject.
-  await signatures.getByRole('link').click()
-  await page.getByText('Refers to').waitFor()
+  // Each referrer is a manifest page of its own, linked back to its subject.
+  for (const [kind, digest] of referrers) {
+    await page.goto(`${ui}#/manifest/alice/app/v1`)
+    await page.getByRole('region', { name: kind }).getByRole('link').click()
+    await page.getByText(digest, { exact: true }).waitFor()
+    const subject = page.locator('.facts div', { hasText: 'Refers to' }).getByRole('link')
+    t.equal(await subject.getAttribute('href'), `#/manifest/alice/app/${seeded.imageDigest}`, `${kind}: the page links back to v1`)
+  }
 
   // The index: its platforms, each linked.
   await page.goto(`${ui}#/manifest/alice/app/multi`)

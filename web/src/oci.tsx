@@ -1,6 +1,6 @@
 // The OCI pages: the catalog, a repository's tags, a manifest or index with its referrers.
 import { useEffect, useState } from 'preact/hooks'
-import { accessTo, call, getJson, mapLimit, MANIFEST_TYPES, nextCursor, pathOf, type Access } from './api.js'
+import { accessTo, ApiError, call, getJson, mapLimit, MANIFEST_TYPES, nextCursor, pathOf, type Access } from './api.js'
 import { Command, CopyButton, DeleteButton, ErrorBox, Loading, Page, useLoad } from './components.js'
 import { humanDate, humanSize, shortDigest } from './format.js'
 import { navigate } from './router.js'
@@ -170,13 +170,58 @@ export function Repository ({ name }: { name: string }) {
   )
 }
 
-/** What a referrer is, from its artifact type. */
-function kindOf (artifactType: string): string {
-  if (/cosign.*sig|dev\.cosign\.artifact\.sig/.test(artifactType)) return 'Signatures (cosign)'
+/** A referrer as the page lists it: an OCI referrer, or a manifest found under cosign's tag scheme (`tag` set). */
+interface Referrer extends Descriptor { tag?: { name: string, suffix: CosignSuffix } }
+
+const SIGSTORE_BUNDLE = /^application\/vnd\.dev\.sigstore\.bundle\b/
+const COSIGN_SIGNATURES = 'Signatures (cosign)'
+const ATTESTATIONS = 'Attestations'
+const SBOMS = 'SBOMs'
+/** The groups in the order the page shows them; any other artifact type follows under its own name. */
+const KINDS = [COSIGN_SIGNATURES, 'Signatures (Notation)', SBOMS, ATTESTATIONS]
+
+/** What a referrer is, from its artifact type (and, for a Sigstore bundle, what the bundle holds). */
+function kindOf (r: Referrer): string {
+  if (r.tag !== undefined) return COSIGN_TAG_KINDS[r.tag.suffix]
+  const artifactType = r.artifactType ?? ''
+  if (SIGSTORE_BUNDLE.test(artifactType)) {
+    return r.annotations?.['dev.sigstore.bundle.content'] === 'dsse-envelope' ? ATTESTATIONS : COSIGN_SIGNATURES
+  }
+  if (/cosign.*sig|dev\.cosign\.artifact\.sig/.test(artifactType)) return COSIGN_SIGNATURES
   if (/notary\.signature/.test(artifactType)) return 'Signatures (Notation)'
-  if (/spdx|cyclonedx|syft|sbom/i.test(artifactType)) return 'SBOMs'
-  if (/in-toto|intoto|attestation|provenance|slsa/i.test(artifactType)) return 'Attestations'
+  if (/spdx|cyclonedx|syft|sbom/i.test(artifactType)) return SBOMS
+  if (/in-toto|intoto|attestation|provenance|slsa/i.test(artifactType)) return ATTESTATIONS
   return artifactType === '' ? 'Other artifacts' : artifactType
+}
+
+/**
+ * cosign's default (tag) scheme: what it signs, attests or attaches to sha256:<hex> is the manifest tagged
+ * sha256-<hex>.sig, .att or .sbom in the same repository, not an OCI referrer.
+ */
+const COSIGN_TAG_KINDS = { sig: COSIGN_SIGNATURES, att: ATTESTATIONS, sbom: SBOMS } as const
+type CosignSuffix = keyof typeof COSIGN_TAG_KINDS
+const COSIGN_TAG = /^sha256-([0-9a-f]{64})\.(sig|att|sbom)$/
+const cosignTag = (digest: string, suffix: string): string => `${digest.replace(':', '-')}.${suffix}`
+
+async function cosignTagReferrers (name: string, digest: string): Promise<Referrer[]> {
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) return []
+  const suffixes = Object.keys(COSIGN_TAG_KINDS) as CosignSuffix[]
+  const found = await Promise.all(suffixes.map(async (suffix): Promise<Referrer | undefined> => {
+    const tag = cosignTag(digest, suffix)
+    try {
+      const response = await call(`/v2/${pathOf(name)}/manifests/${tag}`, { method: 'HEAD', headers: { Accept: MANIFEST_TYPES } })
+      return {
+        tag: { name: tag, suffix },
+        digest: response.headers.get('Docker-Content-Digest') ?? '',
+        size: Number(response.headers.get('Content-Length') ?? 0),
+        mediaType: response.headers.get('Content-Type') ?? undefined
+      }
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined
+      throw err
+    }
+  }))
+  return found.filter((r): r is Referrer => r !== undefined)
 }
 
 function Annotations ({ annotations }: { annotations?: Record<string, string> }) {
@@ -189,11 +234,14 @@ export function ManifestPage ({ name, reference }: { name: string, reference: st
   const access = useAccess(name)
   const { value, error, reload } = useLoad(async () => {
     const fetched = await fetchManifest(name, reference)
-    let referrers: Descriptor[] = []
+    let referrers: Referrer[] = []
     let referrersError: string | undefined
     try {
-      const { body } = await getJson<{ manifests?: Descriptor[] }>(`/v2/${pathOf(name)}/referrers/${fetched.digest}`)
-      referrers = body.manifests ?? []
+      const [api, tagged] = await Promise.all([
+        getJson<{ manifests?: Descriptor[] }>(`/v2/${pathOf(name)}/referrers/${fetched.digest}`),
+        cosignTagReferrers(name, fetched.digest)
+      ])
+      referrers = [...(api.body.manifests ?? []), ...tagged]
     } catch (err) {
       referrersError = err instanceof Error ? err.message : String(err)
     }
@@ -213,11 +261,15 @@ export function ManifestPage ({ name, reference }: { name: string, reference: st
   const plainHttp = location.protocol === 'http:'
   const byTag = !reference.startsWith('sha256:')
   const pinned = `${host}/${name}@${digest}`
-  const groups = new Map<string, Descriptor[]>()
+  const groups = new Map<string, Referrer[]>(KINDS.map(kind => [kind, []]))
   for (const r of referrers) {
-    const kind = kindOf(r.artifactType ?? '')
+    const kind = kindOf(r)
     groups.set(kind, [...(groups.get(kind) ?? []), r])
   }
+  for (const [kind, list] of groups) if (list.length === 0) groups.delete(kind)
+  // A manifest in cosign's tag scheme names its subject in its tag, not in a subject field.
+  const taggedSubject = COSIGN_TAG.exec(reference)?.[1]
+  const subjectDigest = manifest.subject?.digest ?? (taggedSubject === undefined ? undefined : `sha256:${taggedSubject}`)
   const helm = manifest.config?.mediaType === 'application/vnd.cncf.helm.config.v1+json'
   return (
     <Page title={<>{name}<span class="ref">{byTag ? `:${reference}` : `@${shortDigest(reference)}`}</span></>}
@@ -234,7 +286,7 @@ export function ManifestPage ({ name, reference }: { name: string, reference: st
         <div><dt>Total size</dt><dd>{humanSize(totalSize(manifest))}</dd></div>
         {(config?.created ?? createdOf(manifest)) !== undefined && <div><dt>Created</dt><dd>{humanDate(config?.created ?? createdOf(manifest))}</dd></div>}
         {config?.os !== undefined && <div><dt>Platform</dt><dd>{config.os}/{config.architecture}</dd></div>}
-        {manifest.subject !== undefined && <div><dt>Refers to</dt><dd><a href={`#/manifest/${pathOf(name)}/${manifest.subject.digest}`}>{shortDigest(manifest.subject.digest)}</a></dd></div>}
+        {subjectDigest !== undefined && <div><dt>Refers to</dt><dd><a href={`#/manifest/${pathOf(name)}/${subjectDigest}`}>{shortDigest(subjectDigest)}</a></dd></div>}
       </dl>
 
       <h2>Pull</h2>
@@ -286,8 +338,10 @@ export function ManifestPage ({ name, reference }: { name: string, reference: st
             <section key={kind} class="referrers" aria-label={kind}>
               <h3>{kind} <span class="count">{list.length}</span></h3>
               <ul class="list">{list.map(r => (
-                <li key={r.digest}><a href={`#/manifest/${pathOf(name)}/${r.digest}`}><code>{shortDigest(r.digest)}</code></a>
-                  {' '}<span class="type">{r.artifactType}</span> · {humanSize(r.size)}
+                <li key={r.digest}><a href={`#/manifest/${pathOf(name)}/${r.tag?.name ?? r.digest}`}><code title={r.digest}>{shortDigest(r.digest)}</code></a>
+                  {' '}<span class="type">{r.tag !== undefined ? `cosign tag ${cosignTag(shortDigest(digest), r.tag.suffix)}` : r.artifactType}</span>
+                  {r.annotations?.['dev.sigstore.bundle.predicateType'] !== undefined && <> · <span class="type">{r.annotations['dev.sigstore.bundle.predicateType']}</span></>}
+                  {' '}· {humanSize(r.size)}
                   {r.annotations?.['org.opencontainers.image.created'] !== undefined && <> · {humanDate(r.annotations['org.opencontainers.image.created'])}</>}</li>))}
               </ul>
             </section>))}
