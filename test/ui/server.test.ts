@@ -177,10 +177,11 @@ t.test('sign-out records are swept once the tokens they revoke have expired', as
 
 t.test('a script\'s 401 from /packages has no Basic challenge, which would open the browser\'s password dialog', async t => {
   const { app } = await buildTestApp(t, ADMIN)
-  const plain = await app.inject({ url: '/packages' })
+  const put = { method: 'PUT' as const, url: '/packages/tool-1.0.0.tar.gz', payload: 'x' }
+  const plain = await app.inject(put)
   t.equal(plain.statusCode, 401)
   t.match(plain.headers['www-authenticate'], /^Basic realm=/, 'clients such as curl are still challenged')
-  const script = await app.inject({ url: '/packages', headers: { 'x-requested-with': 'XMLHttpRequest' } })
+  const script = await app.inject({ ...put, headers: { 'x-requested-with': 'XMLHttpRequest' } })
   t.equal(script.statusCode, 401)
   t.equal(script.headers['www-authenticate'], undefined)
   t.match(script.body, /^401 /, 'the same plain-text error')
