@@ -188,6 +188,8 @@ export interface AuthConfig {
   tokenTtlSeconds: number
   /** Lifetime of identity tokens: OAuth2 refresh tokens and the CNR login token. */
   refreshTokenTtlSeconds: number
+  /** Idle lifetime of a web UI session: each use in its second half renews it for this long. */
+  uiSessionTtlSeconds: number
   /** Admin created (or whose password is reset) at startup: BERTH_ADMIN_USER and BERTH_ADMIN_PASSWORD. */
   admin?: { username: string, password: string }
   /** Whether the CNR signup route creates users. Off unless BERTH_SIGNUP=true. */
@@ -204,7 +206,7 @@ export interface AuthConfig {
 /** The environment variables authConfigFrom() reads. */
 export const AUTH_ENV_VARS = [
   'BERTH_AUTH_SERVICE', 'BERTH_AUTH_REALM', 'BERTH_TOKEN_TTL_SECONDS', 'BERTH_REFRESH_TOKEN_TTL_SECONDS',
-  'BERTH_ADMIN_USER', 'BERTH_ADMIN_PASSWORD', 'BERTH_SIGNUP', 'BERTH_DEFAULT_VISIBILITY',
+  'BERTH_UI_SESSION_TTL_SECONDS', 'BERTH_ADMIN_USER', 'BERTH_ADMIN_PASSWORD', 'BERTH_SIGNUP', 'BERTH_DEFAULT_VISIBILITY',
   'BERTH_LOGIN_MAX_FAILURES', 'BERTH_LOGIN_WINDOW_SECONDS', 'BERTH_AUTH_CACHE_SECONDS'
 ] as const
 
@@ -238,6 +240,7 @@ export function authConfigFrom (env: NodeJS.ProcessEnv): AuthConfig {
     ...(realm === undefined ? {} : { realm }),
     tokenTtlSeconds: intFrom(env, 'BERTH_TOKEN_TTL_SECONDS', 300, 60, 24 * 3600),
     refreshTokenTtlSeconds: intFrom(env, 'BERTH_REFRESH_TOKEN_TTL_SECONDS', 30 * 24 * 3600, 300, 365 * 24 * 3600),
+    uiSessionTtlSeconds: intFrom(env, 'BERTH_UI_SESSION_TTL_SECONDS', 12 * 3600, 60, 30 * 24 * 3600),
     ...(adminUser === '' ? {} : { admin: { username: adminUser, password: adminPassword } }),
     signup: choiceFrom(env, 'BERTH_SIGNUP', ['false', 'true'], 'false') === 'true',
     defaultVisibility: choiceFrom(env, 'BERTH_DEFAULT_VISIBILITY', ['private', 'public'], 'private'),

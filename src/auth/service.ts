@@ -12,6 +12,7 @@ import { AuthError, forbidden, unauthenticated } from './errors.js'
 import { loadSigningKey, type SigningKey } from './keys.js'
 import { createPolicies, type Visibility } from './policy.js'
 import { claimsGrant, expandActions, repositoryScope, type AccessEntry, type RepositoryAction } from './scopes.js'
+import { createSignOuts } from './sign-outs.js'
 import { LoginThrottle } from './throttle.js'
 import { createTokens } from './tokens.js'
 import { createUsers, type User } from './users.js'
@@ -51,6 +52,7 @@ export function createAuth (driver: StorageDriver, config: AuthConfig, { now = D
   const tokens = createTokens({
     key, service: config.service, accessTtlSeconds: config.tokenTtlSeconds, identityTtlSeconds: config.refreshTokenTtlSeconds, now
   })
+  const signOuts = createSignOuts(driver, now)
   const throttle = new LoginThrottle({ maxFailures: config.loginMaxFailures, windowMs: config.loginWindowSeconds * 1000, now })
   // Basic credentials sent on every request are checked with scrypt once, then remembered for a minute under an
   // HMAC of the pair (never the password itself), together with the user's password generation.
@@ -63,6 +65,7 @@ export function createAuth (driver: StorageDriver, config: AuthConfig, { now = D
     users,
     policies,
     tokens,
+    signOuts,
     throttle,
 
     /** Whether the rules apply: at least one user exists. Otherwise Berth is open (anonymous read and write). */
@@ -123,6 +126,9 @@ export function createAuth (driver: StorageDriver, config: AuthConfig, { now = D
         const user = await users.get(token.subject)
         if (user === undefined || user.gen !== token.gen) {
           throw unauthenticated('invalid token: revoked (the user was deleted or changed password)', { tokenError: 'invalid_token' })
+        }
+        if (token.session && await signOuts.isSignedOut(token.id, token.expiresAt)) {
+          throw unauthenticated('invalid token: the session was signed out', { tokenError: 'invalid_token' })
         }
         return token.use === 'access'
           ? { kind: 'user', user, via: 'access-token', claims: token.access ?? [] }

@@ -5,7 +5,9 @@
 //             grants whatever the user may do at the time of each request. It is the OAuth2 refresh token
 //             (docker's "identity token") and the token the CNR login returns.
 // Both carry `sub` (the user; absent for anonymous access tokens), `gen` (the user's password generation, so a
-// new password or a deleted user revokes them), `aud` (the service) and `iss`.
+// new password or a deleted user revokes them), `aud` (the service), `iss` and `jti`.
+// A web UI session is an identity token with `session: true` and its own, shorter lifetime: signing out
+// revokes it by its `jti` (src/auth/sign-outs.ts), which other identity tokens never need to be checked for.
 import { randomUUID } from 'node:crypto'
 import { unauthenticated } from './errors.js'
 import type { SigningKey } from './keys.js'
@@ -25,6 +27,11 @@ export interface VerifiedToken {
   gen?: string
   /** The `access` claim of an access token. */
   access?: AccessEntry[]
+  /** The token's id (`jti`). */
+  id: string
+  /** Whether it is a web UI session, which signing out revokes. */
+  session: boolean
+  issuedAt: number
   expiresAt: number
 }
 
@@ -74,6 +81,11 @@ export function createTokens ({ key, service, accessTtlSeconds, identityTtlSecon
       return await sign({ use: 'identity', gen: user.gen }, user.username, identityTtlSeconds)
     },
 
+    /** A web UI session: an identity token that signing out revokes, living `ttlSeconds`. */
+    async issueSession (user: User, ttlSeconds: number): Promise<IssuedToken> {
+      return await sign({ use: 'identity', gen: user.gen, session: true }, user.username, ttlSeconds)
+    },
+
     /**
      * Checks the signature, issuer, audience (this service) and lifetime. Throws AuthError `unauthenticated`
      * with `invalid_token` otherwise; the message says why, never what the token held.
@@ -91,7 +103,7 @@ export function createTokens ({ key, service, accessTtlSeconds, identityTtlSecon
           audience: service,
           currentDate: new Date(now()),
           clockTolerance: 5,
-          requiredClaims: ['exp', 'iat']
+          requiredClaims: ['exp', 'iat', 'jti']
         }))
       } catch (err) {
         if (err instanceof joseErrors.JWTExpired) throw invalid('expired')
@@ -113,6 +125,9 @@ export function createTokens ({ key, service, accessTtlSeconds, identityTtlSecon
         ...(subject === undefined ? {} : { subject }),
         ...(gen === undefined ? {} : { gen }),
         ...(use === 'access' ? { access: payload.access as AccessEntry[] } : {}),
+        id: payload.jti ?? '',
+        session: use === 'identity' && payload.session === true,
+        issuedAt: (payload.iat ?? 0) * 1000,
         expiresAt: (payload.exp ?? 0) * 1000
       }
     }

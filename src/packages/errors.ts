@@ -45,7 +45,9 @@ export const packagesDialect: Dialect = {
     if (err instanceof AuthError) {
       const view = authErrorView(err)
       const headers: Record<string, string> = { ...view.headers }
-      if (view.status === 401) {
+      // Not for scripts (the web UI marks its calls): they handle a 401 themselves, and a Basic challenge would
+      // make the browser open its own password dialog over the page.
+      if (view.status === 401 && request?.headers['x-requested-with'] === undefined) {
         const realm = (request === undefined ? undefined : realms.get(request.server)) ?? 'berth'
         headers['WWW-Authenticate'] = `Basic realm="${realm}", charset="UTF-8"`
       }

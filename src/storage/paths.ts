@@ -58,6 +58,7 @@ export const paths = {
   //   auth/policies/<namespace>    who besides the owner may use a namespace: {read: [user|"*"], write: [user|"*"]}
   //   auth/visibility/<name>       a repository's visibility: {visibility: "public"|"private"} (absent: the default)
   //   auth/signing-key             the HS256 key every replica signs and verifies tokens with: {kid, secret}
+  //   auth/signed-out/<hour>/<jti> a signed-out web UI session (empty); <hour> is when its token expires
   authUser: (username: string): string => `auth/users/${username}`,
   authUsersPrefix: 'auth/users/',
   authUserFromKey: (key: string): string => key.slice('auth/users/'.length),
@@ -68,6 +69,8 @@ export const paths = {
   authVisibilityPrefix: 'auth/visibility/',
   authVisibilityFromKey: (key: string): string => key.slice('auth/visibility/'.length),
   authSigningKey: 'auth/signing-key',
+  authSignedOut: (expiryHour: string, tokenId: string): string => `auth/signed-out/${expiryHour}/${tokenId}`,
+  authSignedOutPrefix: 'auth/signed-out/',
 
   // ---- CNR/APPR facade (src/cnr) --------------------------------------------------------------------------
   // A CNR package `<ns>/<name>` is the OCI repository of that name; these records index and annotate it.

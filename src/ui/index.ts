@@ -3,7 +3,7 @@
 // who is signed in, what they may do to a repository (as the token endpoint would grant it), and the storage
 // summary per namespace. Sign-in goes through the token endpoint itself; there is no user store of its own.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Auth, Identity } from '../auth/index.js'
+import type { Auth, Identity, User, VerifiedToken } from '../auth/index.js'
 import type { QuotaUsage } from '../governance/index.js'
 import { loadAssets, DEFAULT_ASSETS_DIR, type Asset } from './assets.js'
 import { clearSessionCookie, csrfVerified, ensureCsrfCookie, sessionToken, setSessionCookie } from './session.js'
@@ -46,31 +46,47 @@ export async function webUi (app: FastifyInstance, { auth, quotaUsage, assetsDir
 
   /** The session's identity; anonymous when there is no (valid) session. Clears a cookie that no longer works. */
   const identityOf = async (request: FastifyRequest, reply: FastifyReply): Promise<Identity> => {
+    return (await sessionOf(request, reply)).identity
+  }
+  /** identityOf(), with the session token it came from. */
+  const sessionOf = async (request: FastifyRequest, reply: FastifyReply): Promise<{ identity: Identity, token?: VerifiedToken }> => {
     const token = sessionToken(request)
-    if (token === undefined) return { kind: 'anonymous' }
+    if (token === undefined) return { identity: { kind: 'anonymous' } }
     try {
-      return await auth.identifyAuthorization(`Bearer ${token}`, auth.clientOf(request))
+      const identity = await auth.identifyAuthorization(`Bearer ${token}`, auth.clientOf(request))
+      return identity.kind === 'user' ? { identity, token: await auth.tokens.verify(token) } : { identity }
     } catch {
       clearSessionCookie(request, reply)
-      return { kind: 'anonymous' }
+      return { identity: { kind: 'anonymous' } }
     }
+  }
+  const startSession = async (request: FastifyRequest, reply: FastifyReply, user: User): Promise<void> => {
+    const ttl = auth.config.uiSessionTtlSeconds
+    setSessionCookie(request, reply, (await auth.tokens.issueSession(user, ttl)).token, ttl)
   }
   const requireCsrf = (request: FastifyRequest): void => {
     if (!csrfVerified(request)) throw new UiError(403, 'missing or wrong CSRF token: reload the page')
   }
 
+  // The pages ask on every navigation, which is what keeps a session in use alive: past half its lifetime,
+  // it is renewed in place (a new token, the same cookie), so only an idle session ends.
   app.get('/api/session', async (request, reply) => {
     ensureCsrfCookie(request, reply)
     reply.header('Cache-Control', 'no-store')
-    const identity = await identityOf(request, reply)
+    const { identity, token } = await sessionOf(request, reply)
+    if (identity.kind === 'user' && token !== undefined &&
+      (!token.session || token.expiresAt - Date.now() < auth.config.uiSessionTtlSeconds * 500)) {
+      await startSession(request, reply, identity.user)
+    }
     return {
       authEnabled: await auth.enabled(),
       user: identity.kind === 'user' ? { username: identity.user.username, admin: identity.user.admin } : null
     }
   })
 
-  // Sign in: the credentials go to the token endpoint (POST /v2/token, grant_type=password, access_type=offline)
-  // as from any client, from the browser's own address so its failures are throttled as that client's.
+  // Sign in: the credentials go to the token endpoint (POST /v2/token, grant_type=password) as from any client,
+  // from the browser's own address so that its failures are throttled as that client's. The session is then a
+  // token of its own kind (tokens.ts): shorter-lived than a refresh token, and revoked by signing out.
   app.post('/api/session', async (request, reply) => {
     requireCsrf(request)
     const body = request.body as { username?: unknown, password?: unknown } | undefined
@@ -82,22 +98,25 @@ export async function webUi (app: FastifyInstance, { auth, quotaUsage, assetsDir
       url: '/v2/token',
       remoteAddress: request.ip,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({ grant_type: 'password', username: body.username, password: body.password, access_type: 'offline', client_id: 'berth-ui' }).toString()
+      payload: new URLSearchParams({ grant_type: 'password', username: body.username, password: body.password, client_id: 'berth-ui' }).toString()
     })
     if (answer.statusCode !== 200) {
       const message = (answer.json() as { errors?: Array<{ message?: string }> }).errors?.[0]?.message ?? 'sign-in failed'
       throw new UiError(answer.statusCode === 429 ? 429 : 401, message)
     }
-    const token = (answer.json() as { refresh_token?: string }).refresh_token
-    if (token === undefined) throw new UiError(401, 'sign-in failed')
-    setSessionCookie(request, reply, token, auth.config.refreshTokenTtlSeconds)
     const user = await auth.users.get(body.username)
+    if (user === undefined) throw new UiError(401, 'sign-in failed')
+    await startSession(request, reply, user)
     reply.header('Cache-Control', 'no-store')
-    return { user: { username: body.username, admin: user?.admin === true } }
+    return { user: { username: user.username, admin: user.admin } }
   })
 
+  // Sign out: the session's token is revoked on every replica (a copy of the cookie no longer works), then the
+  // cookie is cleared.
   app.delete('/api/session', async (request, reply) => {
     requireCsrf(request)
+    const { token } = await sessionOf(request, reply)
+    if (token?.session === true) await auth.signOuts.signOut(token.id, token.expiresAt)
     clearSessionCookie(request, reply)
     return await reply.code(204).send()
   })

@@ -100,6 +100,33 @@ t.test('signing in and out', async t => {
   t.notOk((await context.cookies()).find(c => c.name === 'berth_session' && c.value !== ''), 'the session cookie is gone')
   const status = await page.evaluate(async () => (await fetch('/v2/_catalog')).status)
   t.equal(status, 401, 'signed out, the API refuses the browser')
+  const replayed = await fetch(`${server.url}/v2/_catalog`, { headers: { cookie: `berth_session=${session?.value ?? ''}` } })
+  t.equal(replayed.status, 401, 'a copy of the old cookie is refused too: signing out revoked the session')
+  await context.close()
+})
+
+t.test('a session that ends while a page is open: the user signs in again and is back where they were', async t => {
+  const context = await newContext(browser)
+  const page = await context.newPage()
+  await signIn(page, 'alice')
+  await page.goto(`${ui}#/cnr`)
+  await page.getByRole('heading', { name: 'CNR packages' }).waitFor()
+  // Signed out elsewhere (another tab, or an administrator's cleanup): the token in this browser is revoked.
+  const session = (await context.cookies()).find(c => c.name === 'berth_session')?.value ?? ''
+  const csrf = 'csrf-of-another-tab-000000'
+  const revoked = await fetch(`${ui}api/session`, { method: 'DELETE', headers: { cookie: `berth_session=${session}; berth_csrf=${csrf}`, 'x-berth-csrf': csrf } })
+  t.equal(revoked.status, 204)
+  await page.getByRole('link', { name: 'Package files' }).click()
+  const notice = page.getByRole('alert').filter({ hasText: 'Your session has ended.' })
+  await notice.waitFor()
+  t.equal(await page.getByText('Signed in as alice').count(), 0, 'the header no longer claims a user')
+  await notice.getByRole('link', { name: 'Sign in again' }).click()
+  await page.getByLabel('User name').fill('alice')
+  await page.getByLabel('Password').fill(PASSWORDS.alice)
+  await page.getByLabel('Password').press('Enter')
+  await page.getByText('Signed in as alice').waitFor()
+  t.equal(new URL(page.url()).hash, '#/files', 'back on the page the session ended on')
+  t.equal(await notice.count(), 0)
   await context.close()
 })
 

@@ -24,6 +24,8 @@ export async function call (url: string, init: RequestInit = {}): Promise<Respon
   const method = init.method ?? 'GET'
   const headers = new Headers(init.headers)
   if (method !== 'GET' && method !== 'HEAD') headers.set('X-Berth-CSRF', csrfToken())
+  // A script's call: APIs answer a 401 without the Basic challenge that opens the browser's password dialog.
+  headers.set('X-Requested-With', 'XMLHttpRequest')
   const response = await fetch(url, { ...init, method, headers, credentials: 'same-origin', cache: 'no-store' })
   if (!response.ok) throw new ApiError(response.status, await errorMessage(response))
   return response

@@ -7,7 +7,7 @@ import { ManifestPage, Repositories, Repository } from './oci.js'
 import { CnrPackage, CnrPackages, Files, SignIn, Storage } from './others.js'
 import { navigate, useRoute } from './router.js'
 
-function Content ({ route, refreshSession }: { route: string[], refreshSession: () => void }) {
+function Content ({ route, refreshSession, returnTo }: { route: string[], refreshSession: () => void, returnTo: string }) {
   const [head, ...rest] = route
   switch (head) {
     case undefined: return <Repositories />
@@ -16,7 +16,7 @@ function Content ({ route, refreshSession }: { route: string[], refreshSession: 
     case 'cnr': return rest.length === 0 ? <CnrPackages /> : <CnrPackage name={rest.join('/')} />
     case 'files': return <Files />
     case 'storage': return <Storage />
-    case 'signin': return <SignIn onSignedIn={refreshSession} />
+    case 'signin': return <SignIn onSignedIn={refreshSession} returnTo={returnTo} />
     default: return <ErrorBox error={`There is no page at #/${route.join('/')}.`} />
   }
 }
@@ -26,10 +26,27 @@ function App () {
   const [session, setSession] = useState<Session>()
   const [error, setError] = useState<unknown>()
   const [round, setRound] = useState(0)
+  // Set when a signed-in session ends under the user (it expired, or was signed out elsewhere).
+  const [ended, setEnded] = useState(false)
+  // The page to come back to after signing in.
+  const [returnTo, setReturnTo] = useState('#/')
   useEffect(() => {
     forgetAccess()
-    getJson<Session>('/ui/api/session').then(r => { setSession(r.body); setError(undefined) }, setError)
+    getJson<Session>('/ui/api/session').then(r => { setSession(r.body); setError(undefined); setEnded(false) }, setError)
   }, [round])
+  // Every navigation asks again: that keeps a session in use alive (the server renews it in place) and
+  // notices one that has ended, without leaving the page.
+  const path = route.join('/')
+  useEffect(() => {
+    if (route[0] !== 'signin') setReturnTo(`#/${route.map(encodeURIComponent).join('/')}`)
+    if (session === undefined) return
+    getJson<Session>('/ui/api/session').then(r => {
+      if (r.body.user?.username === session.user?.username) return
+      forgetAccess()
+      if (session.user !== null && r.body.user === null) setEnded(true)
+      setSession(r.body)
+    }, () => {})
+  }, [path])
   const refresh = (): void => { setRound(r => r + 1) }
   if (error !== undefined) return <main><ErrorBox error={error} retry={refresh} /></main>
   if (session === undefined) return <main><Loading /></main>
@@ -51,15 +68,21 @@ function App () {
           {session.user !== null
             ? <><span>Signed in as <strong>{session.user.username}</strong>{session.user.admin && ' (admin)'}</span>
               <button type="button" onClick={() => {
-                call('/ui/api/session', { method: 'DELETE' }).then(() => { refresh(); navigate('#/signin') }, setError)
+                call('/ui/api/session', { method: 'DELETE' }).then(() => {
+                  forgetAccess()
+                  setSession({ ...session, user: null })
+                  navigate('#/signin')
+                }, setError)
               }}>Sign out</button></>
             : session.authEnabled ? <a href="#/signin">Sign in</a> : <span class="muted">Open registry</span>}
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {session.user === null && session.authEnabled && route[0] !== 'signin' &&
+        {ended && route[0] !== 'signin' &&
+          <p class="notice" role="alert">Your session has ended. <a href="#/signin">Sign in again</a> to go on where you were.</p>}
+        {!ended && session.user === null && session.authEnabled && route[0] !== 'signin' &&
           <p class="notice">You are browsing anonymously: only public content is shown. <a href="#/signin">Sign in</a> to see more.</p>}
-        <Content key={route.join('/')} route={route} refreshSession={refresh} />
+        <Content key={path} route={route} refreshSession={refresh} returnTo={returnTo} />
       </main>
     </>
   )

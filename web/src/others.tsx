@@ -156,7 +156,7 @@ export function Storage () {
   )
 }
 
-export function SignIn ({ onSignedIn }: { onSignedIn: () => void }) {
+export function SignIn ({ onSignedIn, returnTo }: { onSignedIn: () => void, returnTo: string }) {
   const [error, setError] = useState<unknown>()
   const [busy, setBusy] = useState(false)
   return (
@@ -167,7 +167,7 @@ export function SignIn ({ onSignedIn }: { onSignedIn: () => void }) {
         setBusy(true)
         setError(undefined)
         call('/ui/api/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: form.get('username'), password: form.get('password') }) })
-          .then(() => { onSignedIn(); navigate('#/') }, err => { setError(err) }).finally(() => { setBusy(false) })
+          .then(() => { onSignedIn(); navigate(returnTo) }, err => { setError(err) }).finally(() => { setBusy(false) })
       }}>
         <label for="username">User name</label>
         <input id="username" name="username" autocomplete="username" required />
