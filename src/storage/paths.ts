@@ -118,8 +118,7 @@ export const paths = {
   webhookOutboxPrefix: 'webhooks/outbox/',
   webhookFailedPrefix: 'webhooks/failed/',
   webhookQueuePrefix: (urlKey: string): string => `webhooks/outbox/${urlKey}/`,
-  webhookOutbox: (deliveryId: string): string => `webhooks/outbox/${deliveryId}`,
-  webhookFailed: (deliveryId: string): string => `webhooks/failed/${deliveryId}`,
+  webhookFailedQueuePrefix: (urlKey: string): string => `webhooks/failed/${urlKey}/`,
 
   // ---- garbage collection and retention (src/gc) ----------------------------------------------------------
   //   gc/marks/<alg>/<hex>                        liveness mark pushes refresh: {refreshedAt} or {condemnedUntil, run}
