@@ -258,6 +258,9 @@ export interface Settled<T, R> {
   value?: R
   error?: string
   durationMs: number
+  /** retrying: when the next attempt is due (epoch ms). */
+  nextAttemptAt?: number
+  /** failed: when it was given up on. */
   failedAt?: string
 }
 
