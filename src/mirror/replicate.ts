@@ -1,17 +1,19 @@
 // Push replication (BERTH_REPLICATION): a rule pushes the local repositories matching its pattern to a remote
 // registry when they change. Each manifest push (push-completed event) to a matching repository queues a copy
 // in the store's outbox, one record per rule, while the push is still being answered, so an acknowledged push
-// is never lost to a crash. Every replica works the outbox; a record is claimed with a lease (compare-and-swap
-// on the record itself, as webhooks/outbox.ts does) so two replicas never copy it at once, and a claim whose
-// holder died expires and the record is taken again. A copy skips what the remote already holds (copy.ts), so a
-// repeat costs HEADs. Deletes are not replicated.
-import { randomBytes, randomUUID } from 'node:crypto'
+// is never lost to a crash. The outboxes are a durable queue (src/queue/durable-queue.ts, which holds the
+// protocol), one queue per rule, that every replica works: a record is claimed with a lease so two replicas
+// never copy it at once, a claim whose holder died expires and the record is taken again, and a failed copy is
+// retried with backoff until it uses up its attempts. The queue is unordered: a copy waiting for its retry does
+// not hold back the copies behind it. A copy skips what the remote already holds (copy.ts), so a repeat costs
+// HEADs. Deletes are not replicated.
 import type { Logger } from 'pino'
 import { globMatches } from '../gc/retention.js'
 import type { EventOf, RegistryEvents } from '../registry/events.js'
 import type { Registry } from '../registry/index.js'
 import { encodeRecord, readRecord } from '../registry/records.js'
 import { isValidName } from '../registry/reference.js'
+import { createDurableQueue, createQueueWorker, createSortableIds, type Entry, type Settled } from '../queue/durable-queue.js'
 import { paths } from '../storage/paths.js'
 import { addTally, copyImage, emptyTally, localEnd, remoteEnd, type CopyTally } from './copy.js'
 import { createRegistryClient, type RegistryClient, type RemoteRegistry } from './registry-client.js'
@@ -84,8 +86,8 @@ export function ruleMatches (rule: ReplicationRule, repository: string): boolean
     : globMatches(rule.repositories, repository)
 }
 
-/** A copy waiting in a rule's outbox. */
-export interface PendingCopy {
+/** A copy a rule's outbox asks for. */
+export interface CopyRequest {
   repository: string
   /** The manifest to copy, with its referrers. */
   digest: string
@@ -93,14 +95,10 @@ export interface PendingCopy {
   tags: string[]
   /** Copied whether signed or not (a signature in cosign's tag scheme). */
   artifact?: boolean
-  createdAt: string
-  attempts: number
-  /** Epoch ms before which no attempt is made (the backoff after a failure). */
-  nextAttemptAt: number
-  lastError?: string
-  lease?: { owner: string, expiresAt: number }
-  failedAt?: string
 }
+
+/** A copy waiting in a rule's outbox. */
+export type PendingCopy = Entry<CopyRequest>
 
 export interface RuleStatus {
   /** When the last copy of this rule finished or failed. */
@@ -136,18 +134,23 @@ export interface ReplicationOptions {
   maxAttempts?: number
 }
 
-const PAGE = 100
-
 export function createReplication (registry: Registry, rules: ReplicationRule[], options: ReplicationOptions) {
   const { log, clientFor = createRegistryClient, leaseMs = 120_000, pollMs = 5000, retryMs = 2000, retryMaxMs = 600_000, maxAttempts = 20 } = options
   const driver = registry.driver
   const local = localEnd(registry)
-  const owner = randomUUID()
   const clients = new Map<string, RegistryClient>()
-  let stopped = true
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<void> | undefined
-  let again = false
+  const ruleNamed = new Map(rules.map(rule => [rule.name, rule]))
+  const queue = createDurableQueue<CopyRequest>(driver, {
+    layout: {
+      prefix: (rule, state) => state === 'pending' ? paths.replicationOutboxPrefix(rule) : paths.replicationFailedPrefix(rule),
+      destinations: async () => rules.map(rule => rule.name)
+    },
+    leaseMs,
+    retryMs,
+    retryMaxMs,
+    maxAttempts
+  })
+  const nextId = createSortableIds()
 
   const clientOf = (rule: ReplicationRule): RegistryClient => {
     let client = clients.get(rule.name)
@@ -172,17 +175,11 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
     }
   }
 
-  async function enqueue (rule: ReplicationRule, copy: Pick<PendingCopy, 'repository' | 'digest' | 'tags' | 'artifact'>): Promise<void> {
-    const id = `${String(Date.now()).padStart(13, '0')}-${randomBytes(4).toString('hex')}`
-    const record: PendingCopy = { ...copy, createdAt: new Date().toISOString(), attempts: 0, nextAttemptAt: 0 }
-    await driver.write(paths.replicationOutbox(rule.name, id), encodeRecord(record))
-  }
-
   /** What a push asks each matching rule to copy. */
   async function onPushCompleted (event: EventOf<'push-completed'>): Promise<void> {
     const matching = rules.filter(rule => ruleMatches(rule, event.repository))
     if (matching.length === 0) return
-    const copies: Array<Pick<PendingCopy, 'repository' | 'digest' | 'tags' | 'artifact'>> = []
+    const copies: CopyRequest[] = []
     const { repository } = event
     const cosign = event.tags.map(tag => COSIGN_TAG.exec(tag)?.[1]).find(hex => hex !== undefined)
     if (event.subject !== undefined) {
@@ -196,8 +193,8 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
     } else {
       copies.push({ repository, digest: event.digest, tags: event.tags })
     }
-    for (const rule of matching) for (const copy of copies) await enqueue(rule, copy)
-    wake()
+    for (const rule of matching) for (const copy of copies) await queue.enqueue(rule.name, nextId(), copy)
+    worker.wake()
   }
 
   async function updateStatus (rule: ReplicationRule, report: PushReport): Promise<void> {
@@ -217,7 +214,7 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
   }
 
   /** Copies one pending record to the remote. */
-  async function copy (rule: ReplicationRule, pending: PendingCopy): Promise<Pick<PushReport, 'outcome' | 'written'>> {
+  async function copy (rule: ReplicationRule, pending: CopyRequest): Promise<Pick<PushReport, 'outcome' | 'written'>> {
     const client = clientOf(rule)
     const remote = remoteEnd(client)
     const target = targetOf(rule, pending.repository)
@@ -239,100 +236,33 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
     return { outcome: 'pushed', written }
   }
 
-  /** Claims and works the record at `key`, if it is due and nobody holds it. */
-  async function attempt (rule: ReplicationRule, key: string): Promise<void> {
-    const found = await driver.readVersioned(key)
-    if (found === undefined) return
-    const record = JSON.parse(found.data.toString('utf8')) as PendingCopy
-    const now = Date.now()
-    if ((record.lease !== undefined && record.lease.expiresAt > now) || record.nextAttemptAt > now) return
-    const { lease: _expired, ...unleased } = record
-    let version = await driver.compareAndSwap(key, found.version, encodeRecord({ ...unleased, lease: { owner, expiresAt: now + leaseMs } }))
-    if (version === undefined) return // another replica claimed it first
-    // Renewed while the copy runs (a large image takes a while); a failed renewal leaves the claim to lapse.
-    let renewing = Promise.resolve()
-    const renew = setInterval(() => {
-      renewing = renewing.then(async () => {
-        if (version === undefined) return
-        version = await driver.compareAndSwap(key, version, encodeRecord({ ...unleased, lease: { owner, expiresAt: Date.now() + leaseMs } })).catch(() => undefined)
-      })
-    }, leaseMs / 4)
-    renew.unref()
-    let result: Pick<PushReport, 'outcome' | 'written'> | undefined
-    let error: string | undefined
-    try {
-      result = await copy(rule, record)
-    } catch (err) {
-      error = ((err as Error).message ?? String(err)).slice(0, 500)
-    } finally {
-      clearInterval(renew)
-      await renewing
-    }
-    if (version === undefined) return // our claim lapsed: whoever took it over reports
-    const base = { rule: rule.name, repository: record.repository, digest: record.digest, tags: record.tags }
-    let report: PushReport
-    if (result !== undefined) {
-      await driver.delete(key)
-      report = { ...base, ...result }
-      const level = result.outcome === 'pushed' ? 'info' : 'debug'
-      log[level]({ rule: rule.name, repository: record.repository, digest: record.digest, tags: record.tags, target: rule.target.url, written: result.written },
-        result.outcome === 'pushed' ? 'replication: pushed' : 'replication: skipped an unsigned image')
+  /** Logs an attempt and records it in the rule's status and metrics. */
+  async function report ({ destination, entry, attempt, outcome, value, error }: Settled<CopyRequest, Pick<PushReport, 'outcome' | 'written'>>): Promise<void> {
+    const rule = ruleNamed.get(destination) as ReplicationRule
+    const base = { rule: rule.name, repository: entry.repository, digest: entry.digest, tags: entry.tags }
+    let pushReport: PushReport
+    if (outcome === 'done' && value !== undefined) {
+      pushReport = { ...base, ...value }
+      const level = value.outcome === 'pushed' ? 'info' : 'debug'
+      log[level]({ rule: rule.name, repository: entry.repository, digest: entry.digest, tags: entry.tags, target: rule.target.url, written: value.written },
+        value.outcome === 'pushed' ? 'replication: pushed' : 'replication: skipped an unsigned image')
     } else {
-      const attempts = record.attempts + 1
-      if (attempts >= maxAttempts) {
-        await driver.write(paths.replicationFailed(rule.name, key.slice(paths.replicationOutboxPrefix(rule.name).length)),
-          encodeRecord({ ...unleased, attempts, lastError: error, failedAt: new Date().toISOString() }))
-        await driver.delete(key)
-        report = { ...base, outcome: 'failed', written: emptyTally(), ...(error === undefined ? {} : { error }) }
-      } else {
-        const delay = Math.min(retryMaxMs, retryMs * 2 ** Math.min(attempts - 1, 30))
-        await driver.compareAndSwap(key, version, encodeRecord({ ...unleased, attempts, ...(error === undefined ? {} : { lastError: error }), nextAttemptAt: Date.now() + delay }))
-        report = { ...base, outcome: 'retrying', written: emptyTally(), ...(error === undefined ? {} : { error }) }
-      }
-      log.warn({ rule: rule.name, repository: record.repository, digest: record.digest, attempts, error }, `replication: a push failed${report.outcome === 'failed' ? '; it used up its attempts' : ''}`)
+      pushReport = { ...base, outcome: outcome === 'failed' ? 'failed' : 'retrying', written: emptyTally(), ...(error === undefined ? {} : { error }) }
+      log.warn({ rule: rule.name, repository: entry.repository, digest: entry.digest, attempts: attempt, error }, `replication: a push failed${outcome === 'failed' ? '; it used up its attempts' : ''}`)
     }
-    await updateStatus(rule, report).catch((err: unknown) => { log.warn({ err }, 'replication: could not record the status') })
-    try { options.onPush?.(report) } catch (err) { log.warn({ err }, 'a replication listener failed') }
+    await updateStatus(rule, pushReport).catch((err: unknown) => { log.warn({ err }, 'replication: could not record the status') })
+    try { options.onPush?.(pushReport) } catch (err) { log.warn({ err }, 'a replication listener failed') }
   }
 
-  /** One pass over every rule's outbox. */
-  async function pass (): Promise<void> {
-    for (const rule of rules) {
-      const prefix = paths.replicationOutboxPrefix(rule.name)
-      for (let startAfter: string | undefined; !stopped;) {
-        const page = await driver.list(prefix, { limit: PAGE, startAfter })
-        for (const key of page.keys) {
-          if (stopped) return
-          await attempt(rule, key)
-        }
-        if (!page.truncated || page.keys.length === 0) break
-        startAfter = page.keys.at(-1)
-      }
-    }
-  }
-
-  function schedule (delayMs: number): void {
-    if (timer !== undefined) clearTimeout(timer)
-    timer = setTimeout(kick, delayMs)
-    timer.unref()
-  }
-
-  function kick (): void {
-    if (stopped) return
-    if (running !== undefined) { again = true; return }
-    running = pass()
-      .catch((err: unknown) => { log.warn({ err }, 'replication: a pass failed; it is tried again') })
-      .finally(() => {
-        running = undefined
-        if (stopped) return
-        schedule(again ? 0 : pollMs)
-        again = false
-      })
-  }
-
-  function wake (): void {
-    if (!stopped) schedule(0)
-  }
+  const worker = createQueueWorker<CopyRequest, Pick<PushReport, 'outcome' | 'written'>>(queue, {
+    name: 'replication',
+    work: async claim => ({ ok: true, value: await copy(ruleNamed.get(claim.destination) as ReplicationRule, claim.entry) }),
+    onSettled: report,
+    ordered: false,
+    pollMs,
+    parallel: 1,
+    log
+  })
 
   return {
     rules,
@@ -344,46 +274,28 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
     },
 
     /** Runs one pass over the outboxes now (tests, the CLI); returns once it is done. */
-    async drain (): Promise<void> {
-      const was = stopped
-      stopped = false
-      try { await pass() } finally { stopped = was }
-    },
+    drain: worker.drain,
 
     /** Per rule: the last push recorded, and how many copies wait (pending) or gave up (failed). */
     async status (): Promise<Array<{ rule: ReplicationRule, last?: RuleStatus, pending: number, failed: number }>> {
-      const count = async (prefix: string): Promise<number> => {
-        let n = 0
-        for (let startAfter: string | undefined; ;) {
-          const page = await driver.list(prefix, { limit: 1000, startAfter })
-          n += page.keys.length
-          if (!page.truncated || page.keys.length === 0) return n
-          startAfter = page.keys.at(-1)
-        }
-      }
       return await Promise.all(rules.map(async rule => {
         const last = await readRecord<RuleStatus>(driver, paths.replicationStatus(rule.name))
         return {
           rule,
           ...(last === undefined ? {} : { last }),
-          pending: await count(paths.replicationOutboxPrefix(rule.name)),
-          failed: await count(paths.replicationFailedPrefix(rule.name))
+          pending: await queue.count(rule.name, 'pending'),
+          failed: await queue.count(rule.name, 'failed')
         }
       }))
     },
 
     /** Starts this replica's loop over the outboxes (the server does; the CLI does not). */
     start (): void {
-      if (!stopped || rules.length === 0) return
-      stopped = false
-      kick()
+      if (rules.length > 0) worker.start()
     },
 
-    async stop (): Promise<void> {
-      stopped = true
-      if (timer !== undefined) clearTimeout(timer)
-      await running
-    }
+    /** Stops the loop once the copy in flight is done. */
+    stop: worker.stop
   }
 }
 

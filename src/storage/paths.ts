@@ -121,8 +121,7 @@ export const paths = {
   webhookOutboxPrefix: 'webhooks/outbox/',
   webhookFailedPrefix: 'webhooks/failed/',
   webhookQueuePrefix: (urlKey: string): string => `webhooks/outbox/${urlKey}/`,
-  webhookOutbox: (deliveryId: string): string => `webhooks/outbox/${deliveryId}`,
-  webhookFailed: (deliveryId: string): string => `webhooks/failed/${deliveryId}`,
+  webhookFailedQueuePrefix: (urlKey: string): string => `webhooks/failed/${urlKey}/`,
 
   // ---- garbage collection and retention (src/gc) ----------------------------------------------------------
   //   gc/marks/<alg>/<hex>                        liveness mark pushes refresh: {refreshedAt} or {condemnedUntil, run}
@@ -156,13 +155,12 @@ export const paths = {
   //   mirror/replication/<rule>/status                    the last push: {at, result, pushed, lastError?}
   //   mirror/replication/<rule>/outbox/<id>               a copy to push: {repository, digest, tags, attempts, lease?, ...}
   //   mirror/replication/<rule>/failed/<id>               a copy that used up its attempts: the same record
-  // Ids sort by creation time (<13-digit epoch ms>-<random>), so an outbox lists oldest first.
+  // Ids sort by creation time (<13-digit epoch ms>-<sequence>-<random>; before, <13-digit epoch ms>-<random>), so
+  // an outbox lists oldest first. The outboxes are durable queues (src/queue/durable-queue.ts).
   mirrorSyncLease: (mirror: string): string => `mirror/sync/${mirror}/lease`,
   mirrorSyncStatus: (mirror: string): string => `mirror/sync/${mirror}/status`,
   mirrorSyncCopied: (mirror: string, repository: string, tag: string): string => `mirror/sync/${mirror}/copied/${repository}/${tag}`,
   replicationStatus: (rule: string): string => `mirror/replication/${rule}/status`,
   replicationOutboxPrefix: (rule: string): string => `mirror/replication/${rule}/outbox/`,
-  replicationOutbox: (rule: string, id: string): string => `mirror/replication/${rule}/outbox/${id}`,
-  replicationFailedPrefix: (rule: string): string => `mirror/replication/${rule}/failed/`,
-  replicationFailed: (rule: string, id: string): string => `mirror/replication/${rule}/failed/${id}`
+  replicationFailedPrefix: (rule: string): string => `mirror/replication/${rule}/failed/`
 } as const

@@ -1,7 +1,6 @@
 // What a webhook says: registry events (src/registry/events.ts) as CloudEvents 1.0 in structured JSON mode.
 // Each announced change has one type below; the other registry events (blob links, catalog entries, single tag
 // writes) are steps of these and are not sent.
-import { randomBytes } from 'node:crypto'
 import type { RegistryEvent } from '../registry/events.js'
 
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8'
@@ -17,6 +16,7 @@ export type WebhookEventType = typeof WEBHOOK_EVENT_TYPES[number]
 
 export interface CloudEvent {
   specversion: '1.0'
+  /** Sorts by creation time (createSortableIds, src/queue/durable-queue.ts): it is also the outbox entry id. */
   id: string
   /** The API path of what changed: /v2/<repository>, /cnr/api/v1/packages/<ns>/<name>, /packages/<name>. */
   source: string
@@ -77,21 +77,4 @@ export function describe (event: RegistryEvent): Described | undefined {
 
 export function cloudEvent (id: string, time: string, described: Described): CloudEvent {
   return { specversion: '1.0', id, source: described.source, type: described.type, time, subject: described.subject, datacontenttype: 'application/json', data: described.data }
-}
-
-/**
- * Event ids that sort by creation time: `<ms since 1970, 13 digits>-<sequence within the ms>-<random>`. The
- * sequence keeps one process's ids in order within a millisecond; the random part keeps replicas' ids apart.
- */
-export function createIdGenerator (now: () => number = Date.now) {
-  let lastMs = 0
-  let sequence = 0
-  return (): string => {
-    let ms = Math.max(now(), lastMs)
-    if (ms === lastMs) sequence++
-    else sequence = 0
-    if (sequence > 9999) { ms++; sequence = 0 }
-    lastMs = ms
-    return `${String(ms).padStart(13, '0')}-${String(sequence).padStart(4, '0')}-${randomBytes(4).toString('hex')}`
-  }
 }

@@ -5,7 +5,8 @@
 import type { WebhookConfig } from '../config.js'
 import type { RegistryEvent, RegistryEvents } from '../registry/events.js'
 import type { StorageDriver } from '../storage/driver.js'
-import { cloudEvent, createIdGenerator, describe } from './cloudevents.js'
+import { createSortableIds } from '../queue/durable-queue.js'
+import { cloudEvent, describe } from './cloudevents.js'
 import { createDelivery, type DeliveryLog, type DeliveryReport } from './delivery.js'
 import { createOutbox } from './outbox.js'
 
@@ -18,22 +19,22 @@ export interface WebhookOptions {
    * kept for `berth webhooks redeliver`). Count these for metrics, by outcome and type.
    */
   onDelivery?: (report: DeliveryReport) => void
-  /** How long a replica's claim on a delivery holds (default 2 × the timeout + 2 s). */
+  /** How long a replica's claim on a delivery holds unless renewed (default 2 × the timeout + 2 s). */
   leaseMs?: number
 }
 
 export function createWebhooks (driver: StorageDriver, config: WebhookConfig, options: WebhookOptions) {
-  const outbox = createOutbox(driver)
+  const outbox = createOutbox(driver, config, { leaseMs: options.leaseMs ?? 2 * config.timeoutMs + 2000 })
   const enabled = config.urls.length > 0
   const delivery = createDelivery(outbox, config, options)
-  const nextId = createIdGenerator()
+  const nextId = createSortableIds()
 
   async function enqueue (event: RegistryEvent): Promise<void> {
     const described = describe(event)
     if (described === undefined) return
     const body = cloudEvent(nextId(), event.at, described)
     try {
-      await outbox.add(config.urls, body.id, body.type, JSON.stringify(body), new Date())
+      await outbox.add(config.urls, body.id, body.type, JSON.stringify(body))
     } catch (err) {
       // The write stands (it is durable); only its notification is lost. Logged loudly: someone must look.
       options.log.error({ err, event }, 'could not queue a webhook event: it will not be delivered')

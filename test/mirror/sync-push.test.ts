@@ -74,4 +74,17 @@ t.test('push replication into Distribution', async t => {
     t.equal(all?.result, 'ok')
     t.ok((all?.pushed ?? 0) >= 3, 'the two images and the signature')
   })
+
+  await t.test('copies queued by the previous version (its ids and record shape) are pushed and counted', async t => {
+    const legacy = (extra: object): Buffer => Buffer.from(JSON.stringify({ repository: 'team/plain', digest: plain, tags: ['legacy'], createdAt: '2026-01-01T00:00:00.000Z', ...extra }))
+    await app.berth.driver.write('mirror/replication/all/outbox/1767225600000-0a0b0c0d',
+      legacy({ attempts: 1, nextAttemptAt: 0, lastError: 'ECONNREFUSED', lease: { owner: 'a-replica-that-died', expiresAt: 1767225600000 } }))
+    await app.berth.driver.write('mirror/replication/all/failed/1767225600001-0a0b0c0d',
+      legacy({ attempts: 20, nextAttemptAt: 0, lastError: 'ECONNREFUSED', failedAt: '2026-01-01T01:00:00.000Z' }))
+    await settled()
+    t.equal(await remoteDigest('copies/team/plain:legacy'), plain, 'the old record was claimed over its expired lease and pushed')
+    const status = await runBerth(['mirror', 'status'], env)
+    t.equal(status.code, 0, status.stderr)
+    t.match(status.stdout, new RegExp(`^replication all\\t${remote.url}\\t0 pending, 1 failed\\tlast run \\S+ ok, \\d+ pushed$`, 'm'))
+  })
 })

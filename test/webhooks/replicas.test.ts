@@ -48,6 +48,8 @@ t.test('an event queued by a process killed while sending it is delivered by ano
   const survivor = await startReplica(t, dataDir, { BERTH_WEBHOOK_URLS: receiver.url, BERTH_WEBHOOK_TIMEOUT_SECONDS: '1' })
   await waitFor('both events delivered', () => receiver.delivered().size === 2)
   await waitFor('an empty outbox', async () => (await pending(survivor.app)).length === 0)
+  // A delivery is reported once its record is gone, which a listing may see a moment before.
+  await waitFor('both deliveries reported', () => survivor.reports.length >= 2)
   t.same(receiver.received.filter(r => r.answered === 'ok').map(r => r.event.type), ['dev.berth.manifest.pushed', 'dev.berth.package.uploaded'])
   t.equal(receiver.delivered().get(first ?? '')?.length, 1, 'the event whose sending was cut arrived (again), answered')
   t.equal(receiver.delivered().get(first ?? '')?.[0]?.headers['berth-attempt'], '1', 'the killed attempt was never recorded: this counts as the first')
