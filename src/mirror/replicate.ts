@@ -229,6 +229,10 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
     addTally(written, tally)
     // A tag the remote already points at this digest costs its one HEAD.
     for (const tag of pending.tags) {
+      // A tag that has moved on here since this copy was queued belongs to a later copy: re-pointing it now (a
+      // retry can run after that later copy) would move the remote's tag back to the older image.
+      const here = await registry.tags.get(pending.repository, tag)
+      if (here !== undefined && here.digest !== pending.digest) continue
       if ((await client.headManifest(target, tag))?.digest === pending.digest) continue
       const { tally } = await copyImage(local, pending.repository, remote, target, pending.digest, { tag, referrers: false })
       addTally(written, tally)

@@ -87,4 +87,17 @@ t.test('push replication into Distribution', async t => {
     t.equal(status.code, 0, status.stderr)
     t.match(status.stdout, new RegExp(`^replication all\\t${remote.url}\\t0 pending, 1 failed\\tlast run \\S+ ok, \\d+ pushed$`, 'm'))
   })
+
+  await t.test('a retried copy of a tag that has moved on since does not move the remote tag back', async t => {
+    await tool('oras', ['push', '--plain-http', `${host}/team/plain:1.0`, 'a.txt'], { cwd: dir })
+    const plain2 = (await tool('crane', ['digest', '--insecure', `${host}/team/plain:1.0`])).trim()
+    await settled()
+    t.equal(await remoteDigest('copies/team/plain:1.0'), plain2)
+    // The copy queued for the tag's previous image, due again now (as after an outage).
+    await app.berth.driver.write('mirror/replication/all/outbox/1767225600002-0a0b0c0d', Buffer.from(JSON.stringify(
+      { repository: 'team/plain', digest: plain, tags: ['1.0'], createdAt: '2026-01-01T00:00:00.000Z', attempts: 3, nextAttemptAt: 0 })))
+    await settled()
+    t.equal(await remoteDigest('copies/team/plain:1.0'), plain2, 'the remote tag still names the newer image')
+    t.equal(await remoteDigest(`copies/team/plain@${plain}`), plain, 'the older image itself is copied, by digest')
+  })
 })
