@@ -28,7 +28,9 @@ t.test('two replicas over one store send each event once', async t => {
   const uploaded = receiver.received.filter(r => r.event.type === 'dev.berth.package.uploaded').map(r => r.event.data.file as string)
   t.same(uploaded.sort(), [...files].sort(), 'an upload event for every file')
   t.equal(a.reports.length + b.reports.length, files.length * 2, 'each delivery reported by the replica that made it')
-  t.ok(a.reports.length > 0 && b.reports.length > 0, `both replicas delivered (${a.reports.length} and ${b.reports.length})`)
+  // Which replica sends is down to timing: one URL's events go out in order, one claim at a time, so one
+  // replica may send them all. That another one takes over is the next test's subject.
+  t.comment(`deliveries by replica: ${a.reports.length} and ${b.reports.length}`)
 })
 
 t.test('an event queued by a process killed while sending it is delivered by another after its lease', async t => {
