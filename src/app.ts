@@ -70,8 +70,8 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   await app.register(webUi, { prefix: '/ui', auth, quotaUsage: async () => await berth.governance.quotaUsage() })
   app.get('/', async (request, reply) => wantsHtml(request) ? await reply.redirect('/ui/', 302) : reply.callNotFound())
   await app.register(ociApi, { prefix: '/v2', registry, config, auth, mirror: berth.mirror })
-  await app.register(cnrApi, { service: berth.cnr, auth, config })
-  await app.register(packagesApi, { prefix: '/packages', packages: berth.packages, auth, config })
+  await app.register(cnrApi, { service: berth.cnr, auth, config, mirror: berth.mirror })
+  await app.register(packagesApi, { prefix: '/packages', packages: berth.packages, auth, config, mirror: berth.mirror })
   berth.mirrorSync.start() // scheduled mirror syncs, one replica per mirror at a time; stopped when the berth closes
   berth.replication.start() // push replication from the shared outbox
   berth.gc.start() // background collections, one replica at a time; stopped when the berth closes

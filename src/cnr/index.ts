@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Auth } from '../auth/index.js'
 import type { Config } from '../config.js'
+import type { MirrorCache } from '../mirror/cache.js'
 import { CnrError, cnrErrorHandler } from './errors.js'
 import { API_VERSION } from './media-types.js'
 import { buildOpenApi } from './openapi.js'
@@ -16,6 +17,8 @@ export interface CnrPluginOptions {
   service: CnrService
   auth: Auth
   config: Config
+  /** Pushes and deletes under a read-only mirror prefix are refused (403), as on /v2. */
+  mirror?: Pick<MirrorCache, 'assertWritable'> | undefined
 }
 
 /** Push bodies carry the tarball base64-encoded inside JSON. */
@@ -29,10 +32,7 @@ const VERSION_BODIES = {
   cnr: { 'cnr-api': API_VERSION }
 } as const
 
-interface ScopeOptions {
-  service: CnrService
-  auth: Auth
-  config: Config
+interface ScopeOptions extends CnrPluginOptions {
   /** The OpenAPI document as JSON, built on its first request. */
   openapi: () => string
 }
@@ -56,7 +56,7 @@ async function cnrScope (app: FastifyInstance, { notFound = true } = {}): Promis
 const spellings = (path: string): string[] => [path, `${path}/`]
 
 /** The /api/v1 routes of one mount. */
-async function apiV1 (app: FastifyInstance, { service, auth, config, openapi }: ScopeOptions): Promise<void> {
+async function apiV1 (app: FastifyInstance, { service, auth, config, mirror, openapi }: ScopeOptions): Promise<void> {
   await cnrScope(app)
   const root = app.prefix
   const methodsByPath = new Map<string, Set<Method>>()
@@ -69,7 +69,11 @@ async function apiV1 (app: FastifyInstance, { service, auth, config, openapi }: 
         handler: async (request, reply) => {
           const c: CnrContext = { service, auth, config, request, reply, p: request.params as Record<string, string>, root }
           // Authorization comes first: a caller who may not see a package learns nothing about it.
-          if (route.access !== undefined) await auth.requireAccess(request, packageName(c.p.namespace ?? '', c.p.package ?? ''), route.access)
+          if (route.access !== undefined) {
+            const name = packageName(c.p.namespace ?? '', c.p.package ?? '')
+            await auth.requireAccess(request, name, route.access)
+            if (route.access !== 'pull') mirror?.assertWritable(name)
+          }
           return await route.handler(c)
         }
       })
@@ -100,17 +104,17 @@ function versionRoute (app: FastifyInstance, dialect: keyof typeof VERSION_BODIE
   for (const url of spellings('/version')) app.get(url, async () => body)
 }
 
-export async function cnrApi (app: FastifyInstance, { service, auth, config }: CnrPluginOptions): Promise<void> {
+export async function cnrApi (app: FastifyInstance, { service, auth, config, mirror }: CnrPluginOptions): Promise<void> {
   let document: string | undefined
   const openapi = (): string => (document ??= JSON.stringify(buildOpenApi(routes)))
   // Below /cnr: one scope, whose not-found handler also answers unknown /cnr/... paths.
   await app.register(async cnr => {
     await cnrScope(cnr)
     versionRoute(cnr, 'appr')
-    await cnr.register(apiV1, { prefix: '/api/v1', service, auth, config, openapi })
+    await cnr.register(apiV1, { prefix: '/api/v1', service, auth, config, mirror, openapi })
   }, { prefix: '/cnr' })
   // Below /: the same API, and /version in a scope of its own (the root's 404 stays the root's).
-  await app.register(apiV1, { prefix: '/api/v1', service, auth, config, openapi })
+  await app.register(apiV1, { prefix: '/api/v1', service, auth, config, mirror, openapi })
   await app.register(async root => {
     await cnrScope(root, { notFound: false })
     versionRoute(root, 'cnr')

@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Auth, RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
+import type { MirrorCache } from '../mirror/cache.js'
 import { errorReply } from '../http/error-reply.js'
 import { sendBody } from '../http/send-body.js'
 import { packagesDialect, setRealm } from './errors.js'
@@ -19,6 +20,8 @@ export interface PackagesPluginOptions {
   packages: PackageService
   auth: Auth
   config: Config
+  /** Uploads and deletes under a read-only mirror prefix are refused (403), as on /v2. */
+  mirror?: Pick<MirrorCache, 'assertWritable'> | undefined
 }
 
 function positiveInt (value: unknown, name: string, fallback: number): number {
@@ -28,7 +31,7 @@ function positiveInt (value: unknown, name: string, fallback: number): number {
   return n
 }
 
-export async function packagesApi (app: FastifyInstance, { packages, auth, config }: PackagesPluginOptions): Promise<void> {
+export async function packagesApi (app: FastifyInstance, { packages, auth, config, mirror }: PackagesPluginOptions): Promise<void> {
   setRealm(app, auth.config.service)
   /**
    * Checks `action` on the file's repository. A name that is not a package file name belongs to no repository:
@@ -36,7 +39,9 @@ export async function packagesApi (app: FastifyInstance, { packages, auth, confi
    */
   const requireAccess = async (request: FastifyRequest, action: RepositoryAction): Promise<void> => {
     const file = parseFile((request.params as { file: string }).file)
-    if (file !== undefined) await auth.requireAccess(request, file.repository, action)
+    if (file === undefined) return
+    await auth.requireAccess(request, file.repository, action)
+    if (action !== 'pull') mirror?.assertWritable(file.repository)
   }
   // Uploads are read from request.raw as a stream: no body parser may consume them first.
   app.removeAllContentTypeParsers()

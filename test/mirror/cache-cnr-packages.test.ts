@@ -83,6 +83,20 @@ t.test('CNR and /packages reads of mirrored names', async t => {
     t.equal(missing.text.trim(), '404 not found', 'in the /packages dialect')
   })
 
+  await t.test('pushes and deletes under a mirror prefix are refused in each dialect, and change nothing', async t => {
+    const pushed = await push(mirror, 'up/pkg', '2.0.0', 'kpm', kpm110)
+    assertCnrError(t, pushed, 403)
+    t.match(pushed.json<{ message: string }>().message, /mirror prefix "up\/"/)
+    assertCnrError(t, await mirror.request('DELETE', '/cnr/api/v1/packages/up/pkg/1.0.0/kpm'), 403)
+    const upload = await mirror.request('PUT', '/packages/tool-2.0.0.tar.gz', { body: 'new file' })
+    t.equal(upload.status, 403)
+    t.match(upload.text, /^403 .*mirror prefix "packages\/"/)
+    t.equal((await mirror.request('DELETE', '/packages/tool-1.2.3.tar.gz')).status, 403)
+    const tags = await fetch(`${mirror.url}/v2/up/pkg/tags/list?n=0`)
+    t.notMatch(await tags.text(), /2\.0\.0/, 'no release 2.0.0 was stored')
+    t.ok((await mirror.request('GET', '/packages/tool-1.2.3.tar.gz')).body.equals(file), 'the file is still there')
+  })
+
   await t.test('with the upstream gone, what was fetched is still served', async t => {
     await upstream.app.close()
     await new Promise(resolve => setTimeout(resolve, 1100)) // past the TTL of "up": its tags are checked again
