@@ -103,7 +103,7 @@ export function createTokens ({ key, service, accessTtlSeconds, identityTtlSecon
           audience: service,
           currentDate: new Date(now()),
           clockTolerance: 5,
-          requiredClaims: ['exp', 'iat', 'jti']
+          requiredClaims: ['exp', 'iat']
         }))
       } catch (err) {
         if (err instanceof joseErrors.JWTExpired) throw invalid('expired')
@@ -120,13 +120,15 @@ export function createTokens ({ key, service, accessTtlSeconds, identityTtlSecon
       if (use === 'identity' && (subject === undefined || gen === undefined)) throw invalid('identity token without a subject')
       if (use === 'access' && !isAccessClaim(payload.access)) throw invalid('bad access claim')
       if (subject !== undefined && gen === undefined) throw invalid('no generation claim')
+      const session = use === 'identity' && payload.session === true
+      if (session && typeof payload.jti !== 'string') throw invalid('session without an id')
       return {
         use,
         ...(subject === undefined ? {} : { subject }),
         ...(gen === undefined ? {} : { gen }),
         ...(use === 'access' ? { access: payload.access as AccessEntry[] } : {}),
         id: payload.jti ?? '',
-        session: use === 'identity' && payload.session === true,
+        session,
         issuedAt: (payload.iat ?? 0) * 1000,
         expiresAt: (payload.exp ?? 0) * 1000
       }
