@@ -20,6 +20,15 @@ export interface QuotaUsage {
   limitBytes: number
 }
 
+/** What a namespace stores (every namespace with usage records), and its quota when it has one. */
+export interface NamespaceStorage {
+  namespace: string
+  usedBytes: number
+  limitBytes?: number
+  /** When `berth quota recount` (or setting the quota) last rebuilt the namespace's usage from the store. */
+  recountedAt?: string
+}
+
 export interface GovernanceOptions {
   /** How long rules are cached (tests: 0). Default RULES_CACHE_MS. */
   cacheMs?: number
@@ -40,7 +49,7 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     guard,
     cacheMs,
 
-    /** Keeps quota usage in step with the registry events; returns the unsubscribe function. */
+    /** Keeps every namespace's usage in step with the registry events; returns the unsubscribe function. */
     subscribe (events: RegistryEvents): () => void {
       return usage.subscribe(events)
     },
@@ -55,9 +64,10 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     },
 
     /**
-     * Sets a namespace's quota. A namespace that had none was not tracked: every replica starts tracking it once
-     * its rules cache expires (RULES_CACHE_MS at most), so its usage is counted from the store only after that
-     * (`settle` waits it out; a test with one uncached process may skip it).
+     * Sets a namespace's quota. A namespace that had none is recounted from the store, since its usage may
+     * predate tracking (older versions tracked only namespaces with a quota, and may still run on other
+     * replicas until their rules cache expires: RULES_CACHE_MS at most, which `settle` waits out; a test with
+     * one uncached process may skip it).
      */
     async setQuota (namespace: string, limitBytes: number, catalog: Catalog, settle: (ms: number) => Promise<void>): Promise<{ limitBytes: number, usedBytes: number }> {
       const had = (await rules.get(namespace))?.quotaBytes !== undefined && await usage.total(namespace) !== undefined
@@ -72,8 +82,7 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     async unsetQuota (namespace: string): Promise<boolean> {
       const had = (await rules.get(namespace))?.quotaBytes !== undefined
       await rules.update(namespace, ({ quotaBytes: _dropped, ...r }) => r)
-      await usage.drop(namespace)
-      return had
+      return had // its usage stays tracked, as every namespace's is
     },
 
     async recount (namespace: string, catalog: Catalog): Promise<RecountReport> {
@@ -92,6 +101,34 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
         found.push({ namespace, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0, limitBytes: r.quotaBytes })
       }
       return found
+    },
+
+    /**
+     * What every namespace stores, with its quota if it has one, in name order: O(namespaces) store reads, for
+     * the web UI's storage summary.
+     */
+    async storageUsage (): Promise<NamespaceStorage[]> {
+      const limits = new Map<string, number>()
+      for await (const { namespace, rules: r } of rules.list()) if (r.quotaBytes !== undefined) limits.set(namespace, r.quotaBytes)
+      const found = new Map<string, NamespaceStorage>()
+      for await (const namespace of usage.namespaces()) {
+        const total = await usage.total(namespace)
+        if (total === undefined && !limits.has(namespace)) continue // records left behind without a total
+        found.set(namespace, { namespace, usedBytes: total?.usedBytes ?? 0, ...(total?.recountedAt === undefined ? {} : { recountedAt: total.recountedAt }) })
+      }
+      for (const [namespace, limitBytes] of limits) found.set(namespace, { ...found.get(namespace) ?? { namespace, usedBytes: 0 }, limitBytes })
+      return [...found.values()].sort((a, b) => a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0)
+    },
+
+    /**
+     * The namespaces `berth quota recount` rebuilds when none is named: every namespace in the catalog, and any
+     * other with usage records. O(repositories): for the CLI.
+     */
+    async recountableNamespaces (catalog: Catalog): Promise<string[]> {
+      const found = new Set<string>()
+      for await (const name of catalog.names()) found.add(namespaceOf(name))
+      for await (const namespace of usage.namespaces()) found.add(namespace)
+      return [...found].sort()
     },
 
     /** Every namespace with immutable-tag rules, in name order. */

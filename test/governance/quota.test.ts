@@ -123,6 +123,10 @@ t.test('berth quota: set, list, recount and unset', async t => {
   t.equal((await cli('quota', 'recount')).out, 'dave\t2.93 KiB in 1 blobs and manifests (2 links in 2 repositories)\n')
   t.equal((await cli('quota', 'set', 'dave', 'lots')).code, 2, 'a bad size is a usage error')
   t.equal((await cli('quota', 'unset', 'dave')).out, 'dave\tno quota\n')
-  t.same(await storeKeys(app, 'governance/'), [], 'no quota, no records')
+  t.same(await storeKeys(app, 'governance/namespaces/'), [], 'no quota, no rules record')
   t.equal((await cli('quota')).out, '')
+  t.match(await app.berth.governance.storageUsage(), [{ namespace: 'dave', usedBytes: 3000, limitBytes: undefined }], 'its usage stays tracked')
+  await pushBlob(app, 'erin/one', Buffer.alloc(10, 1))
+  t.same((await app.berth.governance.storageUsage()).map(u => [u.namespace, u.usedBytes]), [['dave', 3000], ['erin', 10]],
+    'a namespace without a quota is tracked from its first push')
 })
