@@ -112,7 +112,9 @@ t.test('browsing as alice: repositories, tags paged, manifests, index, referrers
   const list = page.getByRole('list', { name: 'repositories' })
   await list.getByRole('link', { name: 'alice/app' }).waitFor()
   t.same(await list.getByRole('link').allTextContents(), ['alice/app', 'alice/charts/webchart', 'alice/many', 'alice/stack', 'packages/agent', 'packages/tool'], 'the catalog, in order')
+  const searched = page.waitForResponse(r => r.url().includes('/ui/api/repositories?') && r.url().includes('q=many'))
   await page.getByLabel('Search repositories').fill('many')
+  t.same((await (await searched).json() as { repositories: string[] }).repositories, ['alice/many'], 'the server searches the catalog')
   await page.waitForFunction(() => document.querySelectorAll('[aria-label=repositories] a').length === 1)
   t.same(await list.getByRole('link').allTextContents(), ['alice/many'], 'the search box filters the catalog')
 
@@ -123,6 +125,10 @@ t.test('browsing as alice: repositories, tags paged, manifests, index, referrers
   t.equal(await tags.locator('tbody tr').count(), 100)
   t.equal(await tags.locator('tbody tr').last().locator('td').first().textContent(), 't00099')
   t.match(await tags.locator('tbody tr').first().textContent(), /sha256:[0-9a-f]{12}…/, 'digest shown')
+  const pushed = tags.locator('tbody tr').first().locator('time')
+  t.match(await pushed.textContent(), /ago|now/, 'push time shown for people')
+  const pushedAt = Date.parse(await pushed.getAttribute('datetime') ?? '')
+  t.ok(pushedAt > Date.now() - 3_600_000 && pushedAt <= Date.now() + 60_000, 'when the seed pushed it')
   await page.screenshot({ path: path.join(shots, 'tags.png') })
   const pages = Math.ceil(MANY_TAGS / 100)
   for (let p = 2; p <= pages; p++) {
@@ -223,6 +229,7 @@ t.test('CNR packages, package files and storage as alice', async t => {
   const storage = page.getByRole('table', { name: 'storage' })
   await storage.waitFor()
   t.match(await storage.locator('tbody tr').first().textContent(), /^alice\d+(\.\d)? (B|KiB|MiB)1\.0 GiB/)
+  t.match(await storage.locator('tbody tr').nth(1).textContent(), /^packages\d+(\.\d)? (B|KiB)none—$/, 'a namespace without a quota: what it stores')
   await page.screenshot({ path: path.join(shots, 'storage.png') })
   await context.close()
 })

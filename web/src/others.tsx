@@ -136,21 +136,24 @@ export function Files () {
   )
 }
 
+interface NamespaceStorage { namespace: string, usedBytes: number, limitBytes?: number, recountedAt?: string }
+
 export function Storage () {
-  const { value, error, reload } = useLoad(async () => (await getJson<{ namespaces: Array<{ namespace: string, usedBytes: number, limitBytes: number }> }>('/ui/api/storage')).body, [])
+  const { value, error, reload } = useLoad(async () => (await getJson<{ namespaces: NamespaceStorage[] }>('/ui/api/storage')).body, [])
   return (
     <Page title="Storage">
-      <p class="muted">Usage is counted for namespaces with a quota (<code>berth quota set</code>).</p>
+      <p class="muted">What each namespace stores: a blob or manifest counts once however many of its repositories hold it. Quotas are set with <code>berth quota set</code>.</p>
       {error !== undefined ? <ErrorBox error={error} retry={reload} />
         : value === undefined ? <Loading what="Loading storage" />
-          : value.namespaces.length === 0 ? <p class="empty">No namespace you may read has a quota.</p>
+          : value.namespaces.length === 0 ? <p class="empty">No namespace you may read stores anything yet.</p>
             : <div class="table-wrap"><table aria-label="storage">
               <thead><tr><th scope="col">Namespace</th><th scope="col">Used</th><th scope="col">Quota</th><th scope="col">Use</th></tr></thead>
               <tbody>{value.namespaces.map(n => {
-                const share = n.limitBytes > 0 ? Math.min(1, n.usedBytes / n.limitBytes) : 0
+                const limit = n.limitBytes
+                const share = limit === undefined ? 0 : limit > 0 ? Math.min(1, n.usedBytes / limit) : 1
                 return (
-                  <tr key={n.namespace}><td>{n.namespace}</td><td>{humanSize(n.usedBytes)}</td><td>{humanSize(n.limitBytes)}</td>
-                    <td><meter min={0} max={1} value={share} high={0.8} aria-label={`${n.namespace} quota use`} /> {Math.round(share * 100)}%</td></tr>)
+                  <tr key={n.namespace}><td>{n.namespace}</td><td>{humanSize(n.usedBytes)}</td><td>{limit === undefined ? <span class="muted">none</span> : humanSize(limit)}</td>
+                    <td>{limit === undefined ? '—' : <><meter min={0} max={1} value={share} high={0.8} aria-label={`${n.namespace} quota use`} /> {Math.round(share * 100)}%</>}</td></tr>)
               })}</tbody></table></div>}
     </Page>
   )
