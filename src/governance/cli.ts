@@ -9,8 +9,8 @@ export const GOVERNANCE_USAGE = `       berth immutable list [<namespace>] [--js
        berth quota [list] [--json]                      usage and limit of each namespace with a quota
        berth quota set <namespace> <size>               e.g. 10GiB, 500MB; counts the namespace's usage first
        berth quota unset <namespace>
-       berth quota recount [<namespace>]                recount usage from the store (after a crash or an upgrade;
-                                                        without a namespace: every namespace)`
+       berth quota recount [<namespace>]                recount usage from the store (after a crash); without a
+                                                        namespace: every namespace, measuring those without a quota`
 
 export interface GovernanceCliIo {
   out: (line: string) => void

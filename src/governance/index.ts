@@ -10,7 +10,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import { RULES_CACHE_MS, assertNamespace, assertPattern, createRules, namespaceOf, type NamespaceRules } from './rules.js'
 import { createUsage, type RecountReport } from './usage.js'
 
-export { GovernanceInputError, RULES_CACHE_MS, formatSize, parseSize } from './rules.js'
+export { GovernanceInputError, RULES_CACHE_MS, assertNamespace, formatSize, parseSize } from './rules.js'
 export type { NamespaceRules } from './rules.js'
 export type { RecountReport } from './usage.js'
 
@@ -20,13 +20,17 @@ export interface QuotaUsage {
   limitBytes: number
 }
 
-/** What a namespace stores (every namespace with usage records), and its quota when it has one. */
+/**
+ * What a namespace stores. A namespace with a quota is tracked live (`live`, with `limitBytes`); any other has
+ * the figure of its last measurement (`measuredAt`), which pushes do not move.
+ */
 export interface NamespaceStorage {
   namespace: string
   usedBytes: number
+  live: boolean
   limitBytes?: number
-  /** When `berth quota recount` (or setting the quota) last rebuilt the namespace's usage from the store. */
-  recountedAt?: string
+  /** When the figure was measured from the store (a snapshot: only on rows that are not live). */
+  measuredAt?: string
 }
 
 export interface GovernanceOptions {
@@ -43,13 +47,20 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     checkQuota: async (name, digest, size) => { await usage.checkQuota(name, digest, size) }
   }
 
+  /** A namespace's measured snapshot: its total, when a recount wrote it (a total without one was never measured). */
+  async function measurementOf (namespace: string): Promise<NamespaceStorage | undefined> {
+    const total = await usage.total(namespace)
+    if (total?.recountedAt === undefined) return undefined
+    return { namespace, usedBytes: total.usedBytes, live: false, measuredAt: total.recountedAt }
+  }
+
   const governance = {
     rules,
     usage,
     guard,
     cacheMs,
 
-    /** Keeps every namespace's usage in step with the registry events; returns the unsubscribe function. */
+    /** Keeps quota usage in step with the registry events; returns the unsubscribe function. */
     subscribe (events: RegistryEvents): () => void {
       return usage.subscribe(events)
     },
@@ -64,10 +75,9 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     },
 
     /**
-     * Sets a namespace's quota. A namespace that had none is recounted from the store, since its usage may
-     * predate tracking (older versions tracked only namespaces with a quota, and may still run on other
-     * replicas until their rules cache expires: RULES_CACHE_MS at most, which `settle` waits out; a test with
-     * one uncached process may skip it).
+     * Sets a namespace's quota. A namespace that had none was not tracked: every replica starts tracking it once
+     * its rules cache expires (RULES_CACHE_MS at most), so its usage is counted from the store only after that
+     * (`settle` waits it out; a test with one uncached process may skip it). A measured snapshot is replaced.
      */
     async setQuota (namespace: string, limitBytes: number, catalog: Catalog, settle: (ms: number) => Promise<void>): Promise<{ limitBytes: number, usedBytes: number }> {
       const had = (await rules.get(namespace))?.quotaBytes !== undefined && await usage.total(namespace) !== undefined
@@ -82,7 +92,8 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     async unsetQuota (namespace: string): Promise<boolean> {
       const had = (await rules.get(namespace))?.quotaBytes !== undefined
       await rules.update(namespace, ({ quotaBytes: _dropped, ...r }) => r)
-      return had // its usage stays tracked, as every namespace's is
+      await usage.drop(namespace)
+      return had
     },
 
     async recount (namespace: string, catalog: Catalog): Promise<RecountReport> {
@@ -104,20 +115,35 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     },
 
     /**
-     * What every namespace stores, with its quota if it has one, in name order: O(namespaces) store reads, for
+     * What every namespace with a quota or a measurement stores, in name order: O(namespaces) store reads, for
      * the web UI's storage summary.
      */
     async storageUsage (): Promise<NamespaceStorage[]> {
       const limits = new Map<string, number>()
       for await (const { namespace, rules: r } of rules.list()) if (r.quotaBytes !== undefined) limits.set(namespace, r.quotaBytes)
       const found = new Map<string, NamespaceStorage>()
-      for await (const namespace of usage.namespaces()) {
-        const total = await usage.total(namespace)
-        if (total === undefined && !limits.has(namespace)) continue // records left behind without a total
-        found.set(namespace, { namespace, usedBytes: total?.usedBytes ?? 0, ...(total?.recountedAt === undefined ? {} : { recountedAt: total.recountedAt }) })
+      for (const [namespace, limitBytes] of limits) {
+        found.set(namespace, { namespace, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0, live: true, limitBytes })
       }
-      for (const [namespace, limitBytes] of limits) found.set(namespace, { ...found.get(namespace) ?? { namespace, usedBytes: 0 }, limitBytes })
+      for await (const namespace of usage.namespaces()) {
+        if (found.has(namespace)) continue
+        const measured = await measurementOf(namespace)
+        if (measured !== undefined) found.set(namespace, measured)
+      }
       return [...found.values()].sort((a, b) => a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0)
+    },
+
+    /**
+     * Measures what a namespace without a quota stores, from the store (a recount: O(links) reads), and returns
+     * its row. A namespace with a quota is tracked live and answered as it is: recounting it races pushes, so
+     * that stays the operator's repair (`berth quota recount`).
+     */
+    async measure (namespace: string, catalog: Catalog): Promise<NamespaceStorage> {
+      assertNamespace(namespace)
+      const limitBytes = (await rules.get(namespace))?.quotaBytes
+      if (limitBytes !== undefined) return { namespace, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0, live: true, limitBytes }
+      const report = await usage.recount(namespace, catalog)
+      return await measurementOf(namespace) ?? { namespace, usedBytes: report.usedBytes, live: false }
     },
 
     /**

@@ -1,15 +1,15 @@
-// Storage usage per namespace, for quotas and the storage summary. A namespace holds a digest (blob or manifest)
-// while any of its repositories links it; it counts once however many do. Kept incrementally from the registry
-// events for every namespace (a holder write and a create-if-absent per event; the total's compare-and-swap only
-// when a digest comes or goes), in records that survive restarts:
+// Storage usage per namespace, for quotas. A namespace holds a digest (blob or manifest) while any of its
+// repositories links it; it counts once however many do. Kept incrementally from the registry events, only for
+// namespaces that have a quota (the listeners are awaited on the push path, so others cost nothing), in records
+// that survive restarts:
 //   - a holder record per (digest, layer|manifest, repository), written or deleted as links come and go;
 //   - a digest record per digest the namespace holds, created by the first holder (createIfAbsent) and deleted
 //     with the last, which is when its size is added to or taken from the total;
 //   - the total, updated with compare-and-swap, so replicas never lose each other's updates.
 // Events repeat harmlessly (holders are keyed, digests created once). An event lost in a crash, or a race between
 // the last holder leaving and a new one arriving, can leave the total off: `recount` rebuilds every record from
-// the repositories' links. So does content stored before usage was tracked for every namespace (older versions
-// tracked only namespaces with a quota): `berth quota recount` counts it.
+// the repositories' links. A namespace without a quota is only ever measured: `recount` writes its records and a
+// total stamped with recountedAt, which no push moves until it is measured again.
 import { RegistryError } from '../errors/registry-error.js'
 import type { Catalog } from '../registry/catalog.js'
 import type { RegistryEvents } from '../registry/events.js'
@@ -42,6 +42,10 @@ export function quotaExceeded (name: string, namespace: string, used: number, li
 }
 
 export function createUsage (driver: StorageDriver, rules: Rules) {
+  async function hasQuota (namespace: string): Promise<boolean> {
+    return (await rules.get(namespace))?.quotaBytes !== undefined
+  }
+
   async function addToTotal (namespace: string, delta: number): Promise<void> {
     const key = paths.usageTotal(namespace)
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -95,7 +99,10 @@ export function createUsage (driver: StorageDriver, rules: Rules) {
     /** Keeps usage in step with the registry's writes, whoever made them. Returns the unsubscribe function. */
     subscribe (events: RegistryEvents): () => void {
       const tracked = <E extends { repository: string }>(apply: (namespace: string, event: E) => Promise<unknown>) =>
-        async (event: E): Promise<void> => { await apply(namespaceOf(event.repository), event) }
+        async (event: E): Promise<void> => {
+          const namespace = namespaceOf(event.repository)
+          if (await hasQuota(namespace)) await apply(namespace, event)
+        }
       const off = [
         events.on('blob-committed', tracked(async (ns, e) => await hold(ns, e.repository, e.digest, 'layer', e.size))),
         events.on('manifest-put', tracked(async (ns, e) => await hold(ns, e.repository, e.digest, 'manifest', e.size))),
@@ -136,6 +143,11 @@ export function createUsage (driver: StorageDriver, rules: Rules) {
       }
       await writeRecord(driver, paths.usageTotal(namespace), { usedBytes: report.usedBytes, recountedAt: new Date().toISOString() } satisfies UsageTotal)
       return report
+    },
+
+    /** Drops a namespace's usage records (its quota is gone: nothing tracks them any more). */
+    async drop (namespace: string): Promise<void> {
+      await driver.deletePrefix(paths.usagePrefix(namespace))
     },
 
     /**

@@ -94,8 +94,8 @@ export const paths = {
   //   governance/usage/<ns>/total                             bytes the namespace holds: {usedBytes, recountedAt?}
   //   governance/usage/<ns>/digests/<alg>/<hex>               the namespace holds this blob or manifest: {size}
   //   governance/usage/<ns>/holders/<alg>/<hex>/<kind>/<name> repository <name> links it as a layer or manifest
-  // Usage records exist for every namespace the registry events touched; each digest counts once however many
-  // repositories hold it.
+  // Usage records are kept live for namespaces with a quota, and written by a measurement (recount) for any other;
+  // each digest counts once however many repositories hold it.
   governanceNamespace: (namespace: string): string => `governance/namespaces/${namespace}`,
   governanceNamespacesPrefix: 'governance/namespaces/',
   governanceNamespaceFromKey: (key: string): string => key.slice('governance/namespaces/'.length),
