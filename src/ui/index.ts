@@ -1,12 +1,12 @@
 // The web UI at /ui/: static pages (assets.ts) that call the same APIs as every other client, with the rights of
 // the signed-in user (session.ts). Besides the files, /ui/api/ answers what the pages cannot ask the APIs:
 // who is signed in, what they may do to a repository (as the token endpoint would grant it), a page of tags
-// with when each was pushed, a catalog search, and the storage summary per namespace. Each read is refused
+// with when each was pushed, a catalog search, and the storage summary per namespace (and measuring one). Each read is refused
 // exactly as the API it stands beside would refuse the same user. Sign-in goes through the token endpoint
 // itself; there is no user store of its own.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthError, authErrorView, type Auth, type Identity } from '../auth/index.js'
-import type { NamespaceStorage } from '../governance/index.js'
+import { GovernanceInputError, assertNamespace, type NamespaceStorage } from '../governance/index.js'
 import type { Registry } from '../registry/index.js'
 import { isValidName } from '../registry/reference.js'
 import { mapLimit } from '../util/map-limit.js'
@@ -16,8 +16,11 @@ import { clearSessionCookie, csrfVerified, ensureCsrfCookie, sessionToken, setSe
 export interface WebUiOptions {
   auth: Auth
   registry: Registry
-  /** What every namespace stores, and its quota (governance.storageUsage). */
-  storageUsage: () => Promise<NamespaceStorage[]>
+  /** Namespaces with a quota (live) or a measurement (governance.storageUsage), and measuring one (governance.measure). */
+  storage: {
+    list: () => Promise<NamespaceStorage[]>
+    measure: (namespace: string) => Promise<NamespaceStorage>
+  }
   assetsDir?: string
 }
 
@@ -70,7 +73,7 @@ async function asUiError<T> (work: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function webUi (app: FastifyInstance, { auth, registry, storageUsage, assetsDir = DEFAULT_ASSETS_DIR }: WebUiOptions): Promise<void> {
+export async function webUi (app: FastifyInstance, { auth, registry, storage, assetsDir = DEFAULT_ASSETS_DIR }: WebUiOptions): Promise<void> {
   let assets: Map<string, Asset> | undefined
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
@@ -212,25 +215,45 @@ export async function webUi (app: FastifyInstance, { auth, registry, storageUsag
     return { repositories, next }
   })
 
-  // What every namespace stores (usage is tracked for all of them), with its quota where it has one. Admins
-  // (and everyone on an open registry) see every namespace; a user sees the namespaces whose repositories they
-  // may read through ownership or a namespace policy.
+  /**
+   * Whether the user may see a namespace's storage: admins (and everyone on an open registry) see every
+   * namespace; a user sees those whose every repository they may read, through ownership or a namespace policy.
+   */
+  const seesNamespace = async (identity: Identity, namespace: string): Promise<boolean> => {
+    if (!await auth.enabled() || (identity.kind === 'user' && identity.user.admin)) return true
+    if (identity.kind !== 'user') return false
+    const { username } = identity.user
+    const policy = await auth.policies.policy(namespace)
+    const listed = [...policy.read, ...policy.write]
+    return namespace === username || listed.includes(username) || listed.includes('*')
+  }
+
+  // What each namespace stores: live for a namespace with a quota, else as last measured (`measuredAt`; pushes
+  // do not move it, since tracking every namespace would cost every push). Only namespaces the user may see.
   app.get('/api/storage', async (request, reply) => {
     const identity = await identityOf(request, reply)
-    const everything = !await auth.enabled() || (identity.kind === 'user' && identity.user.admin)
     const visible = []
-    for (const usage of await storageUsage()) {
-      if (!everything) {
-        if (identity.kind !== 'user') continue
-        const { username } = identity.user
-        const policy = await auth.policies.policy(usage.namespace)
-        const listed = [...policy.read, ...policy.write]
-        if (usage.namespace !== username && !listed.includes(username) && !listed.includes('*')) continue
-      }
-      visible.push(usage)
-    }
+    for (const row of await storage.list()) if (await seesNamespace(identity, row.namespace)) visible.push(row)
     reply.header('Cache-Control', 'no-store')
     return { namespaces: visible }
+  })
+
+  // Measures a namespace from the store (O(its links) reads) and answers its row; a namespace with a quota is
+  // live and answered as it is. Only for those who may see the namespace.
+  app.post('/api/storage/measure', async (request, reply) => {
+    requireCsrf(request)
+    const namespace = (request.body as { namespace?: unknown } | undefined)?.namespace
+    if (typeof namespace !== 'string' || namespace === '') throw new UiError(400, 'namespace is required')
+    try {
+      assertNamespace(namespace)
+    } catch (err) {
+      if (err instanceof GovernanceInputError) throw new UiError(400, err.message)
+      throw err
+    }
+    const identity = await identityOf(request, reply)
+    if (!await seesNamespace(identity, namespace)) throw new UiError(403, `you may not measure namespace ${namespace}`)
+    reply.header('Cache-Control', 'no-store')
+    return await storage.measure(namespace)
   })
 
   app.get('/api/*', async () => { throw new UiError(404, 'not found') })

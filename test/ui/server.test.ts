@@ -1,5 +1,6 @@
 // The web UI's server side without a browser: the redirect of /, the headers of /ui/, sign-in through the token
 // endpoint into an HttpOnly cookie, the cookie standing in for a token on API reads, and CSRF on writes.
+import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { paths } from '../../src/storage/paths.js'
@@ -204,24 +205,66 @@ t.test('/ui/api/repositories: a server-side search that pages, reads a bounded p
   t.equal((await app.inject({ url: '/ui/api/repositories?n=0', cookies: as.alice })).statusCode, 400)
 })
 
-t.test('/ui/api/storage: every namespace\'s stored bytes, the quota where there is one, only namespaces the user may read', async t => {
+interface StorageRow { namespace: string, usedBytes: number, live: boolean, limitBytes?: number, measuredAt?: string }
+
+t.test('/ui/api/storage: quota namespaces live, others once measured, only namespaces the user may read', async t => {
   const { app, pushed, as } = await world(t)
-  const storage = async (cookies: Cookies) => ((await app.inject({ url: '/ui/api/storage', cookies })).json() as { namespaces: Array<{ namespace: string, usedBytes: number, limitBytes?: number }> }).namespaces
+  const storage = async (cookies: Cookies) => ((await app.inject({ url: '/ui/api/storage', cookies })).json() as { namespaces: StorageRow[] }).namespaces
+  const measure = async (cookies: Cookies, namespace: unknown, csrf = cookies.berth_csrf ?? '') =>
+    await app.inject({ method: 'POST', url: '/ui/api/storage/measure', cookies, headers: { 'x-berth-csrf': csrf }, payload: { namespace } })
+  const basic = (user: string) => `Basic ${Buffer.from(`${user}:${PASSWORD}`).toString('base64')}`
+  const pushAs = async (user: string, name: string, bytes: Buffer) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+    const res = await app.inject({ method: 'POST', url: `/v2/${name}/blobs/uploads/?digest=${digest}`, headers: { authorization: basic(user), 'content-type': 'application/octet-stream' }, payload: bytes })
+    t.equal(res.statusCode, 201, `push to ${name}`)
+  }
   const imageBytes = (image?: Image & Pushed): number => image === undefined ? 0 : image.config.size + image.layers.reduce((n, l) => n + l.size, 0) + image.bytes.length
+  const aliceBytes = ['alice/app:v1', 'alice/app:v2', 'alice/app:v3', 'alice/lib:1.0'].reduce((n, ref) => n + imageBytes(pushed[ref]), 0)
+  // bob/private: an image and a 1,000-byte blob, which bob/copy holds as well: it counts once.
+  await pushAs('bob', 'bob/copy', Buffer.alloc(1000, 3))
   const bobBytes = imageBytes(pushed['bob/private:v1']) + 1000
-  const all = await storage(as.root)
-  t.same(all.map(n => n.namespace), ['alice', 'bob'], 'every namespace that stores something, for an admin')
-  t.match(all[0], { namespace: 'alice', limitBytes: 1_000_000 })
-  t.same(all[1], { namespace: 'bob', usedBytes: bobBytes }, 'a namespace without a quota: its bytes, no limit')
-  t.same(await storage(as.bob), [{ namespace: 'bob', usedBytes: bobBytes }], 'bob sees his own')
+
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes, live: true, limitBytes: 1_000_000 }], 'a namespace without a quota is not listed before it is measured')
+  t.same(await storage(as.bob), [])
   t.same((await storage(as.alice)).map(n => n.namespace), ['alice'])
   t.same(await storage(as.anonymous), [])
 
-  // Usage follows deletes in a namespace without a quota too.
+  // Measuring: CSRF, a valid name, and the right to see the namespace.
+  t.equal((await measure(as.bob, 'bob', 'not-the-token-at-all-000')).statusCode, 403, 'a wrong CSRF header')
+  t.equal((await app.inject({ method: 'POST', url: '/ui/api/storage/measure', cookies: as.bob, payload: { namespace: 'bob' } })).statusCode, 403, 'no CSRF header')
+  const bad = await measure(as.bob, 'Not A Namespace')
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json(), { message: /invalid namespace "Not A Namespace"/ })
+  t.equal((await measure(as.bob, 42)).statusCode, 400)
+  t.equal((await measure(as.alice, 'bob')).statusCode, 403, 'alice may not read bob\'s namespace')
+  const anonymous = await app.inject({ url: '/ui/api/session' })
+  const anonymousCsrf = cookiesOf(anonymous.headers['set-cookie']).berth_csrf?.value ?? ''
+  t.equal((await measure({ berth_csrf: anonymousCsrf }, 'bob')).statusCode, 403, 'anonymous')
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes, live: true, limitBytes: 1_000_000 }], 'refused measurements measured nothing')
+
+  const before = Date.now()
+  const measured = await measure(as.bob, 'bob')
+  t.equal(measured.statusCode, 200)
+  const row = measured.json() as StorageRow
+  t.same({ ...row, measuredAt: undefined }, { namespace: 'bob', usedBytes: bobBytes, live: false, measuredAt: undefined }, 'the bytes bob pushed, the shared blob once')
+  t.ok(Date.parse(row.measuredAt ?? '') >= before - 1000, 'measuredAt: when it was measured')
+  t.same(await storage(as.bob), [row], 'listed once measured')
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes, live: true, limitBytes: 1_000_000 }, row])
+  t.same((await storage(as.alice)).map(n => n.namespace), ['alice'])
+
+  // A later push moves the quota namespace at once, and the snapshot only when measured again.
+  await pushAs('bob', 'bob/private', Buffer.alloc(500, 4))
+  await pushAs('alice', 'alice/app', Buffer.alloc(700, 5))
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes + 700, live: true, limitBytes: 1_000_000 }, row], 'alice live, bob as measured')
+  const again = (await measure(as.root, 'bob')).json() as StorageRow
+  t.equal(again.usedBytes, bobBytes + 500, 'an admin measures any namespace')
+  t.same((await measure(as.alice, 'alice')).json(), { namespace: 'alice', usedBytes: aliceBytes + 700, live: true, limitBytes: 1_000_000 }, 'a quota namespace is answered live')
+
+  // Visibility follows namespace policies; a delete is seen at the next measurement.
   await app.berth.auth.policies.grant('bob', 'alice', 'read')
   t.same((await storage(as.alice)).map(n => n.namespace), ['alice', 'bob'], 'a namespace shared with alice')
-  const basic = `Basic ${Buffer.from(`bob:${PASSWORD}`).toString('base64')}`
-  const deleted = await app.inject({ method: 'DELETE', url: `/v2/bob/private/manifests/${pushed['bob/private:v1']?.digest ?? ''}`, headers: { authorization: basic } })
+  const deleted = await app.inject({ method: 'DELETE', url: `/v2/bob/private/manifests/${pushed['bob/private:v1']?.digest ?? ''}`, headers: { authorization: basic('bob') } })
   t.equal(deleted.statusCode, 202)
-  t.same(await storage(as.bob), [{ namespace: 'bob', usedBytes: bobBytes - (pushed['bob/private:v1']?.bytes.length ?? 0) }])
+  t.equal(((await storage(as.bob))[0])?.usedBytes, bobBytes + 500, 'not moved by the delete')
+  t.match((await measure(as.alice, 'bob')).json(), { namespace: 'bob', usedBytes: bobBytes + 500 - (pushed['bob/private:v1']?.bytes.length ?? 0), live: false }, 'alice may measure it now')
 })
