@@ -7,7 +7,7 @@ import { ManifestPage, Repositories, Repository } from './oci.js'
 import { CnrPackage, CnrPackages, Files, SignIn, Storage } from './others.js'
 import { navigate, useRoute } from './router.js'
 
-function Content ({ route, refreshSession }: { route: string[], refreshSession: () => void }) {
+function Content ({ route, refreshSession, session }: { route: string[], refreshSession: () => void, session: Session }) {
   const [head, ...rest] = route
   switch (head) {
     case undefined: return <Repositories />
@@ -15,7 +15,7 @@ function Content ({ route, refreshSession }: { route: string[], refreshSession: 
     case 'manifest': return <ManifestPage name={rest.slice(0, -1).join('/')} reference={rest.at(-1) ?? ''} />
     case 'cnr': return rest.length === 0 ? <CnrPackages /> : <CnrPackage name={rest.join('/')} />
     case 'files': return <Files />
-    case 'storage': return <Storage />
+    case 'storage': return <Storage admin={!session.authEnabled || session.user?.admin === true} />
     case 'signin': return <SignIn onSignedIn={refreshSession} />
     default: return <ErrorBox error={`There is no page at #/${route.join('/')}.`} />
   }
@@ -59,7 +59,7 @@ function App () {
       <main id="main" tabIndex={-1}>
         {session.user === null && session.authEnabled && route[0] !== 'signin' &&
           <p class="notice">You are browsing anonymously: only public content is shown. <a href="#/signin">Sign in</a> to see more.</p>}
-        <Content key={route.join('/')} route={route} refreshSession={refresh} />
+        <Content key={route.join('/')} route={route} refreshSession={refresh} session={session} />
       </main>
     </>
   )
