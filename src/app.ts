@@ -67,7 +67,10 @@ export async function buildApp (berth: Berth): Promise<FastifyInstance> {
   // The web UI (src/ui/): its session cookie authorizes API requests from its pages as their user's own token
   // would; a browser opening / is sent to it, API clients get what they got before.
   app.addHook('onRequest', sessionToAuthorization)
-  await app.register(webUi, { prefix: '/ui', auth, quotaUsage: async () => await berth.governance.quotaUsage() })
+  await app.register(webUi, { prefix: '/ui', auth, registry, storage: {
+    list: async () => await berth.governance.storageUsage(),
+    measure: async namespace => await berth.governance.measure(namespace, registry.catalog)
+  } })
   app.get('/', async (request, reply) => wantsHtml(request) ? await reply.redirect('/ui/', 302) : reply.callNotFound())
   await app.register(ociApi, { prefix: '/v2', registry, config, auth, mirror: berth.mirror })
   await app.register(cnrApi, { service: berth.cnr, auth, config, mirror: berth.mirror })

@@ -9,7 +9,8 @@ export const GOVERNANCE_USAGE = `       berth immutable list [<namespace>] [--js
        berth quota [list] [--json]                      usage and limit of each namespace with a quota
        berth quota set <namespace> <size>               e.g. 10GiB, 500MB; counts the namespace's usage first
        berth quota unset <namespace>
-       berth quota recount [<namespace>]                recount usage from the store (after a crash)`
+       berth quota recount [<namespace>]                recount usage from the store (after a crash); without a
+                                                        namespace: every namespace, measuring those without a quota`
 
 export interface GovernanceCliIo {
   out: (line: string) => void
@@ -96,7 +97,7 @@ export async function quotaCommand (berth: Berth, args: string[], io: Governance
       }
       case 'recount': {
         const [namespace] = positional(rest, 0, io, ['namespace'])
-        const namespaces = namespace !== undefined ? [namespace] : (await governance.quotaUsage()).map(u => u.namespace)
+        const namespaces = namespace !== undefined ? [namespace] : await governance.recountableNamespaces(registry.catalog)
         for (const ns of namespaces) {
           const report = await governance.recount(ns, registry.catalog)
           io.out(`${ns}\t${formatSize(report.usedBytes)} in ${report.digests} blobs and manifests (${report.links} links in ${report.repositories} repositories)`)

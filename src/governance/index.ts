@@ -10,7 +10,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import { RULES_CACHE_MS, assertNamespace, assertPattern, createRules, namespaceOf, type NamespaceRules } from './rules.js'
 import { createUsage, type RecountReport } from './usage.js'
 
-export { GovernanceInputError, RULES_CACHE_MS, formatSize, parseSize } from './rules.js'
+export { GovernanceInputError, RULES_CACHE_MS, assertNamespace, formatSize, parseSize } from './rules.js'
 export type { NamespaceRules } from './rules.js'
 export type { RecountReport } from './usage.js'
 
@@ -18,6 +18,19 @@ export interface QuotaUsage {
   namespace: string
   usedBytes: number
   limitBytes: number
+}
+
+/**
+ * What a namespace stores. A namespace with a quota is tracked live (`live`, with `limitBytes`); any other has
+ * the figure of its last measurement (`measuredAt`), which pushes do not move.
+ */
+export interface NamespaceStorage {
+  namespace: string
+  usedBytes: number
+  live: boolean
+  limitBytes?: number
+  /** When the figure was measured from the store (a snapshot: only on rows that are not live). */
+  measuredAt?: string
 }
 
 export interface GovernanceOptions {
@@ -32,6 +45,13 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
   const guard: RegistryGuard = {
     immutableRules: async name => await rules.matcher(namespaceOf(name)),
     checkQuota: async (name, digest, size) => { await usage.checkQuota(name, digest, size) }
+  }
+
+  /** A namespace's measured snapshot: its total, when a recount wrote it (a total without one was never measured). */
+  async function measurementOf (namespace: string): Promise<NamespaceStorage | undefined> {
+    const total = await usage.total(namespace)
+    if (total?.recountedAt === undefined) return undefined
+    return { namespace, usedBytes: total.usedBytes, live: false, measuredAt: total.recountedAt }
   }
 
   const governance = {
@@ -57,7 +77,7 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
     /**
      * Sets a namespace's quota. A namespace that had none was not tracked: every replica starts tracking it once
      * its rules cache expires (RULES_CACHE_MS at most), so its usage is counted from the store only after that
-     * (`settle` waits it out; a test with one uncached process may skip it).
+     * (`settle` waits it out; a test with one uncached process may skip it). A measured snapshot is replaced.
      */
     async setQuota (namespace: string, limitBytes: number, catalog: Catalog, settle: (ms: number) => Promise<void>): Promise<{ limitBytes: number, usedBytes: number }> {
       const had = (await rules.get(namespace))?.quotaBytes !== undefined && await usage.total(namespace) !== undefined
@@ -92,6 +112,49 @@ export function createGovernance (driver: StorageDriver, { cacheMs = RULES_CACHE
         found.push({ namespace, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0, limitBytes: r.quotaBytes })
       }
       return found
+    },
+
+    /**
+     * What every namespace with a quota or a measurement stores, in name order: O(namespaces) store reads, for
+     * the web UI's storage summary.
+     */
+    async storageUsage (): Promise<NamespaceStorage[]> {
+      const limits = new Map<string, number>()
+      for await (const { namespace, rules: r } of rules.list()) if (r.quotaBytes !== undefined) limits.set(namespace, r.quotaBytes)
+      const found = new Map<string, NamespaceStorage>()
+      for (const [namespace, limitBytes] of limits) {
+        found.set(namespace, { namespace, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0, live: true, limitBytes })
+      }
+      for await (const namespace of usage.namespaces()) {
+        if (found.has(namespace)) continue
+        const measured = await measurementOf(namespace)
+        if (measured !== undefined) found.set(namespace, measured)
+      }
+      return [...found.values()].sort((a, b) => a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0)
+    },
+
+    /**
+     * Measures what a namespace without a quota stores, from the store (a recount: O(links) reads), and returns
+     * its row. A namespace with a quota is tracked live and answered as it is: recounting it races pushes, so
+     * that stays the operator's repair (`berth quota recount`).
+     */
+    async measure (namespace: string, catalog: Catalog): Promise<NamespaceStorage> {
+      assertNamespace(namespace)
+      const limitBytes = (await rules.get(namespace))?.quotaBytes
+      if (limitBytes !== undefined) return { namespace, usedBytes: (await usage.total(namespace))?.usedBytes ?? 0, live: true, limitBytes }
+      const report = await usage.recount(namespace, catalog)
+      return await measurementOf(namespace) ?? { namespace, usedBytes: report.usedBytes, live: false }
+    },
+
+    /**
+     * The namespaces `berth quota recount` rebuilds when none is named: every namespace in the catalog, and any
+     * other with usage records. O(repositories): for the CLI.
+     */
+    async recountableNamespaces (catalog: Catalog): Promise<string[]> {
+      const found = new Set<string>()
+      for await (const name of catalog.names()) found.add(namespaceOf(name))
+      for await (const namespace of usage.namespaces()) found.add(namespace)
+      return [...found].sort()
     },
 
     /** Every namespace with immutable-tag rules, in name order. */

@@ -1,13 +1,15 @@
 // Storage usage per namespace, for quotas. A namespace holds a digest (blob or manifest) while any of its
 // repositories links it; it counts once however many do. Kept incrementally from the registry events, only for
-// namespaces that have a quota (others cost nothing), in records that survive restarts:
+// namespaces that have a quota (the listeners are awaited on the push path, so others cost nothing), in records
+// that survive restarts:
 //   - a holder record per (digest, layer|manifest, repository), written or deleted as links come and go;
 //   - a digest record per digest the namespace holds, created by the first holder (createIfAbsent) and deleted
 //     with the last, which is when its size is added to or taken from the total;
 //   - the total, updated with compare-and-swap, so replicas never lose each other's updates.
 // Events repeat harmlessly (holders are keyed, digests created once). An event lost in a crash, or a race between
 // the last holder leaving and a new one arriving, can leave the total off: `recount` rebuilds every record from
-// the repositories' links.
+// the repositories' links. A namespace without a quota is only ever measured: `recount` writes its records and a
+// total stamped with recountedAt, which no push moves until it is measured again.
 import { RegistryError } from '../errors/registry-error.js'
 import type { Catalog } from '../registry/catalog.js'
 import type { RegistryEvents } from '../registry/events.js'
@@ -146,6 +148,23 @@ export function createUsage (driver: StorageDriver, rules: Rules) {
     /** Drops a namespace's usage records (its quota is gone: nothing tracks them any more). */
     async drop (namespace: string): Promise<void> {
       await driver.deletePrefix(paths.usagePrefix(namespace))
+    },
+
+    /**
+     * Every namespace with usage records, in name order: one listing call per namespace, each skipping past the
+     * namespace's own records (its digests and holders are never read).
+     */
+    async * namespaces (): AsyncGenerator<string> {
+      const prefix = paths.usageRoot
+      for (let startAfter: string | undefined; ;) {
+        const page = await driver.list(prefix, { limit: 1, startAfter })
+        const key = page.keys[0]
+        if (key === undefined) return
+        const namespace = key.slice(prefix.length).split('/')[0] as string
+        yield namespace
+        // '~' sorts after every character of a record name under the namespace, so this is past all of them.
+        startAfter = `${paths.usagePrefix(namespace)}~`
+      }
     }
   }
   return usage

@@ -21,6 +21,12 @@ export function createTags (driver: StorageDriver, events: RegistryEvents,
       return await readRecord<TagRecord>(driver, paths.tag(name, tag))
     },
 
+    /** A tag's record and when it was last written (a push or a move): the store's modification time of it. */
+    async stat (name: string, tag: string): Promise<(TagRecord & { writtenAt: Date }) | undefined> {
+      const [record, info] = await Promise.all([tags.get(name, tag), driver.stat(paths.tag(name, tag))])
+      return record === undefined || info === undefined ? undefined : { ...record, writtenAt: info.modifiedAt }
+    },
+
     /**
      * Throws tag-immutable when an immutable-tag rule forbids the change of `tag`: pointing it at digest `next`,
      * 'delete', or 'replace' (new content whose digest is not known yet). Pointing a tag at the digest it already

@@ -97,10 +97,12 @@ export const paths = {
   //   governance/usage/<ns>/total                             bytes the namespace holds: {usedBytes, recountedAt?}
   //   governance/usage/<ns>/digests/<alg>/<hex>               the namespace holds this blob or manifest: {size}
   //   governance/usage/<ns>/holders/<alg>/<hex>/<kind>/<name> repository <name> links it as a layer or manifest
-  // Usage records exist only for namespaces with a quota; each digest counts once however many repositories hold it.
+  // Usage records are kept live for namespaces with a quota, and written by a measurement (recount) for any other;
+  // each digest counts once however many repositories hold it.
   governanceNamespace: (namespace: string): string => `governance/namespaces/${namespace}`,
   governanceNamespacesPrefix: 'governance/namespaces/',
   governanceNamespaceFromKey: (key: string): string => key.slice('governance/namespaces/'.length),
+  usageRoot: 'governance/usage/',
   usagePrefix: (namespace: string): string => `governance/usage/${namespace}/`,
   usageTotal: (namespace: string): string => `governance/usage/${namespace}/total`,
   usageDigestsPrefix: (namespace: string): string => `governance/usage/${namespace}/digests/`,

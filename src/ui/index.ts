@@ -1,19 +1,35 @@
 // The web UI at /ui/: static pages (assets.ts) that call the same APIs as every other client, with the rights of
 // the signed-in user (session.ts). Besides the files, /ui/api/ answers what the pages cannot ask the APIs:
-// who is signed in, what they may do to a repository (as the token endpoint would grant it), and the storage
-// summary per namespace. Sign-in goes through the token endpoint itself; there is no user store of its own.
+// who is signed in, what they may do to a repository (as the token endpoint would grant it), a page of tags
+// with when each was pushed, a catalog search, and the storage summary per namespace (and measuring one). Each read is refused
+// exactly as the API it stands beside would refuse the same user. Sign-in goes through the token endpoint
+// itself; there is no user store of its own.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Auth, Identity, User, VerifiedToken } from '../auth/index.js'
-import type { QuotaUsage } from '../governance/index.js'
+import { AuthError, authErrorView, type Auth, type Identity, type User, type VerifiedToken } from '../auth/index.js'
+import { GovernanceInputError, assertNamespace, type NamespaceStorage } from '../governance/index.js'
+import type { Registry } from '../registry/index.js'
+import { isValidName } from '../registry/reference.js'
+import { mapLimit } from '../util/map-limit.js'
 import { loadAssets, DEFAULT_ASSETS_DIR, type Asset } from './assets.js'
 import { clearSessionCookie, csrfVerified, ensureCsrfCookie, sessionToken, setSessionCookie } from './session.js'
 
 export interface WebUiOptions {
   auth: Auth
-  /** Usage and limit of every namespace with a quota (governance.quotaUsage). */
-  quotaUsage: () => Promise<QuotaUsage[]>
+  registry: Registry
+  /** Namespaces with a quota (live) or a measurement (governance.storageUsage), and measuring one (governance.measure). */
+  storage: {
+    list: () => Promise<NamespaceStorage[]>
+    measure: (namespace: string) => Promise<NamespaceStorage>
+  }
   assetsDir?: string
 }
+
+/** Tags per page of /ui/api/tags: the default, and the most a page may ask for. */
+export const TAGS_PAGE = { default: 100, max: 1000 }
+/** Names per page of /ui/api/repositories. */
+export const REPOSITORIES_PAGE = { default: 50, max: 200 }
+/** The most catalog entries one search request reads: it answers with a cursor to go on from, so each costs O(1). */
+export const CATALOG_SCAN_LIMIT = 1000
 
 /** Scripts, styles and data from this origin only: no inline script, no framing, no plugins. */
 export const CONTENT_SECURITY_POLICY = [
@@ -25,7 +41,39 @@ class UiError extends Error {
   constructor (readonly statusCode: number, message: string) { super(message) }
 }
 
-export async function webUi (app: FastifyInstance, { auth, quotaUsage, assetsDir = DEFAULT_ASSETS_DIR }: WebUiOptions): Promise<void> {
+/** A query parameter given at most once, as a string. */
+function queryParam (request: FastifyRequest, key: string): string | undefined {
+  const value = (request.query as Record<string, unknown>)[key]
+  if (value === undefined || typeof value === 'string') return value
+  throw new UiError(400, `${key} must be given once`)
+}
+
+function pageSize (request: FastifyRequest, { default: fallback, max }: { default: number, max: number }): number {
+  const n = queryParam(request, 'n')
+  if (n === undefined || n === '') return fallback
+  const value = Number(n)
+  if (!/^\d+$/.test(n) || value < 1) throw new UiError(400, `n must be a positive integer (got ${JSON.stringify(n)})`)
+  return Math.min(value, max)
+}
+
+function requiredRepository (request: FastifyRequest): string {
+  const name = queryParam(request, 'repository')
+  if (name === undefined || name === '') throw new UiError(400, 'repository is required')
+  if (!isValidName(name)) throw new UiError(400, `invalid repository name ${JSON.stringify(name)}`)
+  return name
+}
+
+/** An AuthError as the UI's JSON error, with the status the APIs give it (401, 403, 429). */
+async function asUiError<T> (work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    if (err instanceof AuthError) throw new UiError(authErrorView(err).status, err.message)
+    throw err
+  }
+}
+
+export async function webUi (app: FastifyInstance, { auth, registry, storage, assetsDir = DEFAULT_ASSETS_DIR }: WebUiOptions): Promise<void> {
   let assets: Map<string, Asset> | undefined
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
@@ -132,24 +180,99 @@ export async function webUi (app: FastifyInstance, { auth, quotaUsage, assetsDir
     return { repository: name, pull: actions.includes('pull'), push: actions.includes('push'), delete: actions.includes('delete') }
   })
 
-  // Storage per namespace (those with a quota: usage is tracked for them), limited to the namespaces whose
-  // repositories the user may read through ownership or a namespace policy.
-  app.get('/api/storage', async (request, reply) => {
+  // A page of a repository's tags, each with its digest, media type, manifest size and when the tag was last
+  // pushed (the time its record was written). Refused as GET /v2/<name>/tags/list would refuse the user: 401
+  // anonymous, 403 not allowed, then 404 for a repository that does not exist. O(page): one listing, and a
+  // read and a stat per tag.
+  app.get('/api/tags', async (request, reply) => {
+    const name = requiredRepository(request)
+    const last = queryParam(request, 'last')
+    const limit = pageSize(request, TAGS_PAGE)
     const identity = await identityOf(request, reply)
-    const everything = !await auth.enabled() || (identity.kind === 'user' && identity.user.admin)
-    const visible = []
-    for (const usage of await quotaUsage()) {
-      if (!everything) {
-        if (identity.kind !== 'user') continue
-        const { username } = identity.user
-        const policy = await auth.policies.policy(usage.namespace)
-        const listed = [...policy.read, ...policy.write]
-        if (usage.namespace !== username && !listed.includes(username) && !listed.includes('*')) continue
-      }
-      visible.push(usage)
+    await asUiError(async () => { await auth.require(identity, name, 'pull') })
+    if (!await registry.catalog.exists(name)) throw new UiError(404, `repository ${name} is not known`)
+    const page = await registry.tags.list(name, last === undefined || last === '' ? { limit } : { limit, last })
+    const found = await mapLimit(page.items, 8, async tag => ({ tag, record: await registry.tags.stat(name, tag) }))
+    const tags = []
+    for (const { tag, record } of found) {
+      if (record === undefined) continue // deleted since the listing
+      tags.push({ tag, digest: record.digest, mediaType: record.mediaType, size: record.size, pushedAt: record.writtenAt.toISOString() })
     }
     reply.header('Cache-Control', 'no-store')
+    return { repository: name, tags, next: page.truncated ? page.items.at(-1) ?? null : null }
+  })
+
+  // Catalog search: the names after `last` that contain `q` (any case) and that the user may pull, up to `n`.
+  // One request reads at most CATALOG_SCAN_LIMIT catalog entries; `next` (null at the end of the catalog) is
+  // where the following request goes on, so a search that finds few names is continued page by page.
+  // Refused as GET /v2/_catalog: anonymous callers get 401 when authentication is on.
+  app.get('/api/repositories', async (request, reply) => {
+    const text = (queryParam(request, 'q') ?? '').trim().toLowerCase()
+    const last = queryParam(request, 'last')
+    const limit = pageSize(request, REPOSITORIES_PAGE)
+    const identity = await identityOf(request, reply)
+    if (await auth.enabled() && identity.kind === 'anonymous') throw new UiError(401, 'authentication required')
+    const repositories: string[] = []
+    let cursor = last === '' ? undefined : last
+    let scanned = 0
+    let next: string | null = null
+    reading: for (;;) {
+      const want = Math.min(CATALOG_SCAN_LIMIT - scanned, Math.max(limit, 100))
+      const page = await registry.catalog.list(cursor === undefined ? { limit: want } : { limit: want, last: cursor })
+      for (const [i, name] of page.items.entries()) {
+        cursor = name
+        scanned++
+        if (name.toLowerCase().includes(text) && await auth.permits(identity, name, 'pull')) repositories.push(name)
+        if (repositories.length === limit || scanned === CATALOG_SCAN_LIMIT) {
+          if (page.truncated || i < page.items.length - 1) next = name
+          break reading
+        }
+      }
+      if (!page.truncated || page.items.length === 0) break
+    }
+    reply.header('Cache-Control', 'no-store')
+    return { repositories, next }
+  })
+
+  /**
+   * Whether the user may see a namespace's storage: admins (and everyone on an open registry) see every
+   * namespace; a user sees those whose every repository they may read, through ownership or a namespace policy.
+   */
+  const seesNamespace = async (identity: Identity, namespace: string): Promise<boolean> => {
+    if (!await auth.enabled() || (identity.kind === 'user' && identity.user.admin)) return true
+    if (identity.kind !== 'user') return false
+    const { username } = identity.user
+    const policy = await auth.policies.policy(namespace)
+    const listed = [...policy.read, ...policy.write]
+    return namespace === username || listed.includes(username) || listed.includes('*')
+  }
+
+  // What each namespace stores: live for a namespace with a quota, else as last measured (`measuredAt`; pushes
+  // do not move it, since tracking every namespace would cost every push). Only namespaces the user may see.
+  app.get('/api/storage', async (request, reply) => {
+    const identity = await identityOf(request, reply)
+    const visible = []
+    for (const row of await storage.list()) if (await seesNamespace(identity, row.namespace)) visible.push(row)
+    reply.header('Cache-Control', 'no-store')
     return { namespaces: visible }
+  })
+
+  // Measures a namespace from the store (O(its links) reads) and answers its row; a namespace with a quota is
+  // live and answered as it is. Only for those who may see the namespace.
+  app.post('/api/storage/measure', async (request, reply) => {
+    requireCsrf(request)
+    const namespace = (request.body as { namespace?: unknown } | undefined)?.namespace
+    if (typeof namespace !== 'string' || namespace === '') throw new UiError(400, 'namespace is required')
+    try {
+      assertNamespace(namespace)
+    } catch (err) {
+      if (err instanceof GovernanceInputError) throw new UiError(400, err.message)
+      throw err
+    }
+    const identity = await identityOf(request, reply)
+    if (!await seesNamespace(identity, namespace)) throw new UiError(403, `you may not measure namespace ${namespace}`)
+    reply.header('Cache-Control', 'no-store')
+    return await storage.measure(namespace)
   })
 
   app.get('/api/*', async () => { throw new UiError(404, 'not found') })

@@ -125,4 +125,18 @@ t.test('berth quota: set, list, recount and unset', async t => {
   t.equal((await cli('quota', 'unset', 'dave')).out, 'dave\tno quota\n')
   t.same(await storeKeys(app, 'governance/'), [], 'no quota, no records')
   t.equal((await cli('quota')).out, '')
+
+  // Without a quota, nothing is tracked on push; a recount measures a snapshot that pushes do not move.
+  await pushBlob(app, 'erin/one', Buffer.alloc(10, 1))
+  t.same(await storeKeys(app, 'governance/'), [], 'a push to a namespace without a quota writes no usage records')
+  t.same(await app.berth.governance.storageUsage(), [])
+  t.equal((await cli('quota', 'recount')).out,
+    'dave\t2.93 KiB in 1 blobs and manifests (2 links in 2 repositories)\nerin\t10 B in 1 blobs and manifests (1 links in 1 repositories)\n',
+    'without a namespace: every namespace in the catalog')
+  const measured = await app.berth.governance.storageUsage()
+  t.match(measured, [{ namespace: 'dave', usedBytes: 3000, live: false, measuredAt: String }, { namespace: 'erin', usedBytes: 10, live: false, measuredAt: String }])
+  await pushBlob(app, 'erin/one', Buffer.alloc(20, 2))
+  t.same(await app.berth.governance.storageUsage(), measured, 'a snapshot does not move on push')
+  t.match(await app.berth.governance.measure('erin', app.berth.registry.catalog), { namespace: 'erin', usedBytes: 30, live: false, measuredAt: String })
+  await t.rejects(app.berth.governance.measure('Bad Name', app.berth.registry.catalog), { name: 'GovernanceInputError' })
 })

@@ -1,12 +1,17 @@
 // The web UI's server side without a browser: the redirect of /, the headers of /ui/, sign-in through the token
 // endpoint into an HttpOnly cookie, the cookie standing in for a token on API reads, and CSRF on writes.
-import t from 'tap'
+import { createHash } from 'node:crypto'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { loadSigningKey } from '../../src/auth/keys.js'
 import { createSignOuts } from '../../src/auth/sign-outs.js'
 import { createTokens } from '../../src/auth/tokens.js'
 import { FilesystemDriver } from '../../src/storage/drivers/filesystem.js'
+import { paths } from '../../src/storage/paths.js'
 import { buildTestApp } from '../helpers/app.js'
-import { CONTENT_SECURITY_POLICY } from '../../src/ui/index.js'
+import { mapLimit } from '../../src/util/map-limit.js'
+import { pushBlob, pushImage, type Image, type Pushed } from '../oci/helpers.js'
+import { CATALOG_SCAN_LIMIT, CONTENT_SECURITY_POLICY } from '../../src/ui/index.js'
 import { buildUi } from './browser.js'
 
 const ADMIN = { BERTH_ADMIN_USER: 'root', BERTH_ADMIN_PASSWORD: 'root-password-1' }
@@ -185,4 +190,177 @@ t.test('a script\'s 401 from /packages has no Basic challenge, which would open 
   t.equal(script.statusCode, 401)
   t.equal(script.headers['www-authenticate'], undefined)
   t.match(script.body, /^401 /, 'the same plain-text error')
+})
+
+const PASSWORD = 'a-long-password-1'
+type Cookies = Record<string, string>
+
+/** Signs in through /ui/api/session as a browser would; the cookies it holds afterwards. */
+async function signIn (app: FastifyInstance, username: string): Promise<Cookies> {
+  const first = await app.inject({ url: '/ui/api/session' })
+  const csrf = cookiesOf(first.headers['set-cookie']).berth_csrf?.value ?? ''
+  const answer = await app.inject({ method: 'POST', url: '/ui/api/session', cookies: { berth_csrf: csrf }, headers: { 'x-berth-csrf': csrf }, payload: { username, password: PASSWORD } })
+  if (answer.statusCode !== 200) throw new Error(`sign-in as ${username}: ${answer.statusCode} ${answer.body}`)
+  return { berth_csrf: csrf, berth_session: cookiesOf(answer.headers['set-cookie']).berth_session?.value ?? '' }
+}
+
+/**
+ * alice/app (tags v1..v3) and alice/lib, bob/private, pushed while the registry is open, and with `filler`
+ * 1,200 empty repositories filler/r0000.. (catalog entries only); then users root (admin), alice and bob, and
+ * a quota on alice.
+ */
+async function world (t: Test, { filler = false } = {}): Promise<{ app: FastifyInstance, pushed: Record<string, Pushed & Image>, as: Record<'root' | 'alice' | 'bob' | 'anonymous', Cookies> }> {
+  const { app } = await buildTestApp(t, { BERTH_AUTH_CACHE_SECONDS: '0' })
+  const pushed: Record<string, Pushed & Image> = {}
+  for (const tag of ['v1', 'v2', 'v3']) pushed[`alice/app:${tag}`] = await pushImage(app, 'alice/app', tag)
+  pushed['alice/lib:1.0'] = await pushImage(app, 'alice/lib', '1.0')
+  pushed['bob/private:v1'] = await pushImage(app, 'bob/private', 'v1', 'bob')
+  await pushBlob(app, 'bob/private', Buffer.alloc(1000, 3))
+  if (filler) {
+    const names = Array.from({ length: 1200 }, (_, i) => `filler/r${String(i).padStart(4, '0')}`)
+    await mapLimit(names, 16, async name => await app.berth.registry.driver.write(paths.catalogEntry(name), Buffer.from('{}')))
+  }
+  await app.berth.governance.setQuota('alice', 1_000_000, app.berth.registry.catalog, async () => {})
+  await app.berth.auth.users.add('root', PASSWORD, { admin: true })
+  for (const user of ['alice', 'bob']) await app.berth.auth.users.add(user, PASSWORD)
+  return { app, pushed, as: { root: await signIn(app, 'root'), alice: await signIn(app, 'alice'), bob: await signIn(app, 'bob'), anonymous: {} } }
+}
+
+t.test('/ui/api/tags: a page of tags with digest, type, size and push time, refused as /v2 tags/list refuses', async t => {
+  const { app, pushed, as } = await world(t)
+  const tags = async (cookies: Cookies, query: string) => await app.inject({ url: `/ui/api/tags?${query}`, cookies })
+
+  const first = await tags(as.alice, 'repository=alice/app&n=2')
+  t.equal(first.statusCode, 200)
+  t.equal(first.headers['cache-control'], 'no-store')
+  const body = first.json() as { repository: string, tags: Array<{ tag: string, digest: string, mediaType: string, size: number, pushedAt: string }>, next: string | null }
+  t.equal(body.repository, 'alice/app')
+  t.same(body.tags.map(r => r.tag), ['v1', 'v2'])
+  t.equal(body.next, 'v2', 'the cursor for the next page')
+  for (const row of body.tags) {
+    const image = pushed[`alice/app:${row.tag}`]
+    t.match(row, { digest: image?.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: image?.bytes.length })
+    const stat = await app.berth.registry.driver.stat(paths.tag('alice/app', row.tag))
+    t.ok(stat !== undefined && Math.abs(Date.parse(row.pushedAt) - stat.modifiedAt.getTime()) < 1000, `${row.tag}: pushed when its tag record was written`)
+  }
+  const rest = (await tags(as.alice, 'repository=alice/app&n=2&last=v2')).json() as typeof body
+  t.same(rest.tags.map(r => r.tag), ['v3'])
+  t.equal(rest.next, null, 'the last page')
+
+  // Moving a tag is a push: the time and digest follow it.
+  const before = Date.parse(body.tags[0]?.pushedAt ?? '')
+  await new Promise(resolve => setTimeout(resolve, 20))
+  await app.berth.registry.tags.set('alice/app', 'v1', { digest: pushed['alice/app:v3']?.digest ?? '', mediaType: 'application/vnd.oci.image.manifest.v1+json', size: pushed['alice/app:v3']?.bytes.length ?? 0 })
+  const moved = ((await tags(as.alice, 'repository=alice/app&n=1')).json() as typeof body).tags[0]
+  t.equal(moved?.digest, pushed['alice/app:v3']?.digest)
+  t.ok(Date.parse(moved?.pushedAt ?? '') > before, 'the push time moved on')
+
+  // The same refusals as the API, and never a tag in them.
+  for (const [who, repository, status] of [
+    ['anonymous', 'alice/app', 401], ['bob', 'alice/app', 403], ['alice', 'alice/none', 404], ['bob', 'alice/none', 403], ['root', 'bob/private', 200]
+  ] as const) {
+    const ui = await tags(as[who], `repository=${repository}`)
+    const api = await app.inject({ url: `/v2/${repository}/tags/list`, cookies: as[who] })
+    t.equal(ui.statusCode, status, `${who} on ${repository}`)
+    t.equal(api.statusCode, status, `${who} on ${repository}: as /v2`)
+    if (status !== 200) t.same(Object.keys(ui.json() as object), ['message'], 'an error body only')
+  }
+  t.equal((await tags(as.alice, '')).statusCode, 400, 'repository is required')
+  t.equal((await tags(as.alice, 'repository=Not%20A%20Name')).statusCode, 400)
+  t.equal((await tags(as.alice, 'repository=alice/app&n=many')).statusCode, 400)
+  t.same((await tags(as.alice, 'repository=alice/app&n=2&n=3')).json(), { message: 'n must be given once' })
+})
+
+t.test('/ui/api/repositories: a server-side search that pages, reads a bounded part of the catalog, and lists only what the user may pull', async t => {
+  const { app, as } = await world(t, { filler: true })
+  // A search that reads the catalog to its end stops after CATALOG_SCAN_LIMIT entries (alice/app, alice/lib,
+  // bob/private, then fillers), with a cursor there.
+  const scanEnd = `filler/r${String(CATALOG_SCAN_LIMIT - 4).padStart(4, '0')}`
+  const search = async (cookies: Cookies, query: string) => {
+    const res = await app.inject({ url: `/ui/api/repositories?${query}`, cookies })
+    t.equal(res.statusCode, 200, query)
+    return res.json() as { repositories: string[], next: string | null }
+  }
+  t.same(await search(as.alice, 'q=LIB'), { repositories: ['alice/lib'], next: scanEnd }, 'case-insensitive; only what alice may pull')
+  t.same(await search(as.alice, 'q=private'), { repositories: [], next: scanEnd }, 'bob\'s repository is not found')
+  t.same(await search(as.bob, 'q=private'), { repositories: ['bob/private'], next: scanEnd })
+  t.same(await search(as.bob, `q=private&last=${scanEnd}`), { repositories: [], next: null }, 'the rest of the catalog, to its end')
+
+  // Paging: n names, then on from the cursor.
+  t.same(await search(as.alice, 'n=1'), { repositories: ['alice/app'], next: 'alice/app' })
+  t.same(await search(as.alice, 'n=1&last=alice/app'), { repositories: ['alice/lib'], next: 'alice/lib' })
+  t.same(await search(as.root, 'q=filler&n=3&last=filler/r0100'), { repositories: ['filler/r0101', 'filler/r0102', 'filler/r0103'], next: 'filler/r0103' })
+
+  // A match far into the catalog: the first request stops after CATALOG_SCAN_LIMIT entries with a cursor.
+  t.same(await search(as.root, 'q=R1150'), { repositories: [], next: scanEnd }, 'the first request reads part of the catalog')
+  t.same(await search(as.root, `q=R1150&last=${scanEnd}`), { repositories: ['filler/r1150'], next: null }, 'the next request finds it and ends the catalog')
+
+  const anonymous = await app.inject({ url: '/ui/api/repositories' })
+  t.equal(anonymous.statusCode, 401, 'anonymous: refused, as /v2/_catalog')
+  t.equal((await app.inject({ url: '/v2/_catalog' })).statusCode, 401)
+  t.equal((await app.inject({ url: '/ui/api/repositories?n=0', cookies: as.alice })).statusCode, 400)
+})
+
+interface StorageRow { namespace: string, usedBytes: number, live: boolean, limitBytes?: number, measuredAt?: string }
+
+t.test('/ui/api/storage: quota namespaces live, others once measured, only namespaces the user may read', async t => {
+  const { app, pushed, as } = await world(t)
+  const storage = async (cookies: Cookies) => ((await app.inject({ url: '/ui/api/storage', cookies })).json() as { namespaces: StorageRow[] }).namespaces
+  const measure = async (cookies: Cookies, namespace: unknown, csrf = cookies.berth_csrf ?? '') =>
+    await app.inject({ method: 'POST', url: '/ui/api/storage/measure', cookies, headers: { 'x-berth-csrf': csrf }, payload: { namespace } })
+  const basic = (user: string) => `Basic ${Buffer.from(`${user}:${PASSWORD}`).toString('base64')}`
+  const pushAs = async (user: string, name: string, bytes: Buffer) => {
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+    const res = await app.inject({ method: 'POST', url: `/v2/${name}/blobs/uploads/?digest=${digest}`, headers: { authorization: basic(user), 'content-type': 'application/octet-stream' }, payload: bytes })
+    t.equal(res.statusCode, 201, `push to ${name}`)
+  }
+  const imageBytes = (image?: Image & Pushed): number => image === undefined ? 0 : image.config.size + image.layers.reduce((n, l) => n + l.size, 0) + image.bytes.length
+  const aliceBytes = ['alice/app:v1', 'alice/app:v2', 'alice/app:v3', 'alice/lib:1.0'].reduce((n, ref) => n + imageBytes(pushed[ref]), 0)
+  // bob/private: an image and a 1,000-byte blob, which bob/copy holds as well: it counts once.
+  await pushAs('bob', 'bob/copy', Buffer.alloc(1000, 3))
+  const bobBytes = imageBytes(pushed['bob/private:v1']) + 1000
+
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes, live: true, limitBytes: 1_000_000 }], 'a namespace without a quota is not listed before it is measured')
+  t.same(await storage(as.bob), [])
+  t.same((await storage(as.alice)).map(n => n.namespace), ['alice'])
+  t.same(await storage(as.anonymous), [])
+
+  // Measuring: CSRF, a valid name, and the right to see the namespace.
+  t.equal((await measure(as.bob, 'bob', 'not-the-token-at-all-000')).statusCode, 403, 'a wrong CSRF header')
+  t.equal((await app.inject({ method: 'POST', url: '/ui/api/storage/measure', cookies: as.bob, payload: { namespace: 'bob' } })).statusCode, 403, 'no CSRF header')
+  const bad = await measure(as.bob, 'Not A Namespace')
+  t.equal(bad.statusCode, 400)
+  t.match(bad.json(), { message: /invalid namespace "Not A Namespace"/ })
+  t.equal((await measure(as.bob, 42)).statusCode, 400)
+  t.equal((await measure(as.alice, 'bob')).statusCode, 403, 'alice may not read bob\'s namespace')
+  const anonymous = await app.inject({ url: '/ui/api/session' })
+  const anonymousCsrf = cookiesOf(anonymous.headers['set-cookie']).berth_csrf?.value ?? ''
+  t.equal((await measure({ berth_csrf: anonymousCsrf }, 'bob')).statusCode, 403, 'anonymous')
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes, live: true, limitBytes: 1_000_000 }], 'refused measurements measured nothing')
+
+  const before = Date.now()
+  const measured = await measure(as.bob, 'bob')
+  t.equal(measured.statusCode, 200)
+  const row = measured.json() as StorageRow
+  t.same({ ...row, measuredAt: undefined }, { namespace: 'bob', usedBytes: bobBytes, live: false, measuredAt: undefined }, 'the bytes bob pushed, the shared blob once')
+  t.ok(Date.parse(row.measuredAt ?? '') >= before - 1000, 'measuredAt: when it was measured')
+  t.same(await storage(as.bob), [row], 'listed once measured')
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes, live: true, limitBytes: 1_000_000 }, row])
+  t.same((await storage(as.alice)).map(n => n.namespace), ['alice'])
+
+  // A later push moves the quota namespace at once, and the snapshot only when measured again.
+  await pushAs('bob', 'bob/private', Buffer.alloc(500, 4))
+  await pushAs('alice', 'alice/app', Buffer.alloc(700, 5))
+  t.same(await storage(as.root), [{ namespace: 'alice', usedBytes: aliceBytes + 700, live: true, limitBytes: 1_000_000 }, row], 'alice live, bob as measured')
+  const again = (await measure(as.root, 'bob')).json() as StorageRow
+  t.equal(again.usedBytes, bobBytes + 500, 'an admin measures any namespace')
+  t.same((await measure(as.alice, 'alice')).json(), { namespace: 'alice', usedBytes: aliceBytes + 700, live: true, limitBytes: 1_000_000 }, 'a quota namespace is answered live')
+
+  // Visibility follows namespace policies; a delete is seen at the next measurement.
+  await app.berth.auth.policies.grant('bob', 'alice', 'read')
+  t.same((await storage(as.alice)).map(n => n.namespace), ['alice', 'bob'], 'a namespace shared with alice')
+  const deleted = await app.inject({ method: 'DELETE', url: `/v2/bob/private/manifests/${pushed['bob/private:v1']?.digest ?? ''}`, headers: { authorization: basic('bob') } })
+  t.equal(deleted.statusCode, 202)
+  t.equal(((await storage(as.bob))[0])?.usedBytes, bobBytes + 500, 'not moved by the delete')
+  t.match((await measure(as.alice, 'bob')).json(), { namespace: 'bob', usedBytes: bobBytes + 500 - (pushed['bob/private:v1']?.bytes.length ?? 0), live: false }, 'alice may measure it now')
 })

@@ -36,14 +36,6 @@ export async function getJson<T> (url: string, init: RequestInit = {}): Promise<
   return { body: await response.json() as T, response }
 }
 
-/** The `last` parameter of a `Link: <…>; rel="next"` header, if there is a next page. */
-export function nextCursor (response: Response): string | undefined {
-  const link = response.headers.get('Link')
-  const target = link === null ? undefined : /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1]
-  if (target === undefined) return undefined
-  return new URL(target, location.href).searchParams.get('last') ?? undefined
-}
-
 export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',

@@ -7,7 +7,7 @@ import { ManifestPage, Repositories, Repository } from './oci.js'
 import { CnrPackage, CnrPackages, Files, SignIn, Storage } from './others.js'
 import { navigate, useRoute } from './router.js'
 
-function Content ({ route, refreshSession, returnTo }: { route: string[], refreshSession: () => void, returnTo: string }) {
+function Content ({ route, refreshSession, returnTo, session }: { route: string[], refreshSession: () => void, returnTo: string, session: Session }) {
   const [head, ...rest] = route
   switch (head) {
     case undefined: return <Repositories />
@@ -15,7 +15,7 @@ function Content ({ route, refreshSession, returnTo }: { route: string[], refres
     case 'manifest': return <ManifestPage name={rest.slice(0, -1).join('/')} reference={rest.at(-1) ?? ''} />
     case 'cnr': return rest.length === 0 ? <CnrPackages /> : <CnrPackage name={rest.join('/')} />
     case 'files': return <Files />
-    case 'storage': return <Storage />
+    case 'storage': return <Storage admin={!session.authEnabled || session.user?.admin === true} />
     case 'signin': return <SignIn onSignedIn={refreshSession} returnTo={returnTo} />
     default: return <ErrorBox error={`There is no page at #/${route.join('/')}.`} />
   }
@@ -82,7 +82,7 @@ function App () {
           <p class="notice" role="alert">Your session has ended. <a href="#/signin">Sign in again</a> to go on where you were.</p>}
         {!ended && session.user === null && session.authEnabled && route[0] !== 'signin' &&
           <p class="notice">You are browsing anonymously: only public content is shown. <a href="#/signin">Sign in</a> to see more.</p>}
-        <Content key={path} route={route} refreshSession={refresh} returnTo={returnTo} />
+        <Content key={path} route={route} refreshSession={refresh} returnTo={returnTo} session={session} />
       </main>
     </>
   )

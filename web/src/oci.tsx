@@ -1,6 +1,6 @@
 // The OCI pages: the catalog, a repository's tags, a manifest or index with its referrers.
 import { useEffect, useState } from 'preact/hooks'
-import { accessTo, ApiError, call, getJson, mapLimit, MANIFEST_TYPES, nextCursor, pathOf, type Access } from './api.js'
+import { accessTo, ApiError, call, getJson, mapLimit, MANIFEST_TYPES, pathOf, type Access } from './api.js'
 import { Command, CopyButton, DeleteButton, ErrorBox, Loading, Page, useLoad } from './components.js'
 import { humanDate, humanSize, shortDigest } from './format.js'
 import { navigate } from './router.js'
@@ -34,23 +34,15 @@ export function Repositories () {
   const [query, setQuery] = useState('')
   const pages = useCursorPages([query])
   const { value, error, loading, reload } = useLoad(async () => {
-    // The catalog has no search: with a query, pages are read until a page of matches is found.
-    const found: string[] = []
-    let cursor = pages.cursor
-    for (;;) {
-      const size = query === '' ? CATALOG_PAGE : 1000
-      const { body, response } = await getJson<{ repositories: string[] }>(`/v2/_catalog?n=${size}${cursor === undefined ? '' : `&last=${encodeURIComponent(cursor)}`}`)
-      for (const name of body.repositories) {
-        cursor = name
-        if (query !== '' && !name.includes(query.toLowerCase())) continue
-        found.push(name)
-        if (found.length === CATALOG_PAGE) return { names: found, next: name }
-      }
-      const more = nextCursor(response)
-      if (more === undefined) return { names: found, next: undefined }
-      cursor = more
-    }
+    // The server searches (and pages) the catalog; one request reads a bounded part of it, so a search may come
+    // back with fewer names and a cursor to search on from.
+    const params = new URLSearchParams({ n: String(CATALOG_PAGE) })
+    if (query !== '') params.set('q', query)
+    if (pages.cursor !== undefined) params.set('last', pages.cursor)
+    const { body } = await getJson<{ repositories: string[], next: string | null }>(`/ui/api/repositories?${params.toString()}`)
+    return { names: body.repositories, next: body.next ?? undefined }
   }, [query, pages.cursor])
+  const partial = value !== undefined && value.next !== undefined && value.names.length < CATALOG_PAGE
   return (
     <Page title="Repositories">
       <form class="search" role="search" onSubmit={e => { e.preventDefault() }}>
@@ -62,10 +54,13 @@ export function Repositories () {
         : value === undefined ? <Loading what="Loading repositories" />
           : <>
             {loading && <Loading what="Loading" />}
-            {value.names.length === 0 ? <p class="empty">{query === '' ? 'No repositories yet (or none you may pull).' : `No repository name contains “${query}”.`}</p>
+            {value.names.length === 0
+              ? <p class="empty">{partial ? `No match in this part of the catalog (up to ${value.next ?? ''}).`
+                : query === '' ? 'No repositories yet (or none you may pull).' : `No repository name contains “${query}”.`}</p>
               : <ul class="list" aria-label="repositories">
                 {value.names.map(name => <li key={name}><a href={`#/repo/${pathOf(name)}`}>{name}</a></li>)}
               </ul>}
+            {partial && <p class="muted" role="status">Part of the catalog was searched: Next → searches on from {value.next}.</p>}
             <Pager label="Repository" page={pages.page} hasNext={value.next !== undefined}
               onNext={() => { if (value.next !== undefined) pages.next(value.next) }} onPrevious={pages.previous} />
           </>}
@@ -93,7 +88,8 @@ interface Manifest {
   annotations?: Record<string, string>
 }
 
-interface TagRow { tag: string, digest?: string, size?: number, mediaType?: string, created?: string, error?: string }
+/** A tag as /ui/api/tags gives it (size: the manifest's own bytes), with the image's total size and creation date. */
+interface TagRow { tag: string, digest: string, mediaType: string, size: number, pushedAt: string, imageSize?: number, created?: string, error?: string }
 
 const isIndex = (m: Manifest, type: string): boolean => m.manifests !== undefined || /index|list/.test(type)
 /** The bytes an image refers to (config and layers), or the sum of an index's manifests' sizes. */
@@ -124,18 +120,19 @@ export function Repository ({ name }: { name: string }) {
   const pages = useCursorPages([name])
   const access = useAccess(name)
   const { value, error, loading, reload } = useLoad(async () => {
-    const last = pages.cursor === undefined ? '' : `&last=${encodeURIComponent(pages.cursor)}`
-    const { body, response } = await getJson<{ tags: string[] | null }>(`/v2/${pathOf(name)}/tags/list?n=${TAGS_PAGE}${last}`)
-    const tags = body.tags ?? []
-    const rows = await mapLimit(tags, 6, async (tag): Promise<TagRow> => {
+    const params = new URLSearchParams({ repository: name, n: String(TAGS_PAGE) })
+    if (pages.cursor !== undefined) params.set('last', pages.cursor)
+    const { body } = await getJson<{ tags: TagRow[], next: string | null }>(`/ui/api/tags?${params.toString()}`)
+    // The image size and creation date are in each manifest.
+    const rows = await mapLimit(body.tags, 6, async (row): Promise<TagRow> => {
       try {
-        const { manifest, digest, mediaType } = await fetchManifest(name, tag)
-        return { tag, digest, mediaType, size: totalSize(manifest), created: createdOf(manifest) }
+        const { manifest } = await fetchManifest(name, row.digest)
+        return { ...row, imageSize: totalSize(manifest), created: createdOf(manifest) }
       } catch (err) {
-        return { tag, error: err instanceof Error ? err.message : String(err) }
+        return { ...row, error: err instanceof Error ? err.message : String(err) }
       }
     })
-    return { rows, next: nextCursor(response) }
+    return { rows, next: body.next ?? undefined }
   }, [name, pages.cursor])
   return (
     <Page title={<>Repository <span class="name">{name}</span></>}>
@@ -146,15 +143,16 @@ export function Repository ({ name }: { name: string }) {
             {loading && <Loading />}
             {value.rows.length === 0 ? <p class="empty">No tags.</p>
               : <div class="table-wrap"><table aria-label="tags">
-                <thead><tr><th scope="col">Tag</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Media type</th><th scope="col">Created</th>{access?.delete === true && <th scope="col"><span class="offscreen">Actions</span></th>}</tr></thead>
+                <thead><tr><th scope="col">Tag</th><th scope="col">Digest</th><th scope="col">Size</th><th scope="col">Media type</th><th scope="col">Pushed</th><th scope="col" class="wide-only">Created</th>{access?.delete === true && <th scope="col"><span class="offscreen">Actions</span></th>}</tr></thead>
                 <tbody>
                   {value.rows.map(row => (
                     <tr key={row.tag}>
                       <td><a href={`#/manifest/${pathOf(name)}/${encodeURIComponent(row.tag)}`}>{row.tag}</a></td>
-                      <td>{row.error !== undefined ? <span class="muted">{row.error}</span> : <code title={row.digest}>{shortDigest(row.digest)}</code>}</td>
-                      <td>{humanSize(row.size)}</td>
-                      <td class="type">{row.mediaType ?? '—'}</td>
-                      <td>{humanDate(row.created)}</td>
+                      <td><code title={row.digest}>{shortDigest(row.digest)}</code>{row.error !== undefined && <> <span class="muted">{row.error}</span></>}</td>
+                      <td>{humanSize(row.imageSize ?? row.size)}</td>
+                      <td class="type">{row.mediaType}</td>
+                      <td><time dateTime={row.pushedAt} title={row.pushedAt}>{humanDate(row.pushedAt)}</time></td>
+                      <td class="wide-only">{humanDate(row.created)}</td>
                       {access?.delete === true && <td><DeleteButton what={`tag ${name}:${row.tag}`} onConfirm={async () => {
                         await call(`/v2/${pathOf(name)}/manifests/${encodeURIComponent(row.tag)}`, { method: 'DELETE' })
                         reload()

@@ -136,21 +136,64 @@ export function Files () {
   )
 }
 
-export function Storage () {
-  const { value, error, reload } = useLoad(async () => (await getJson<{ namespaces: Array<{ namespace: string, usedBytes: number, limitBytes: number }> }>('/ui/api/storage')).body, [])
+interface NamespaceStorage { namespace: string, usedBytes: number, live: boolean, limitBytes?: number, measuredAt?: string }
+
+/** Measures a namespace from the store (POST /ui/api/storage/measure) and answers its row. */
+async function measure (namespace: string): Promise<NamespaceStorage> {
+  return (await getJson<NamespaceStorage>('/ui/api/storage/measure', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ namespace }) })).body
+}
+
+function MeasureButton ({ namespace, onMeasured }: { namespace: string, onMeasured: (error?: unknown) => void }) {
+  const [busy, setBusy] = useState(false)
+  return (
+    <button type="button" disabled={busy} aria-label={`Measure ${namespace} again`} onClick={() => {
+      setBusy(true)
+      measure(namespace).then(() => { onMeasured() }, onMeasured).finally(() => { setBusy(false) })
+    }}>{busy ? 'Measuring…' : 'Measure again'}</button>
+  )
+}
+
+/** Admins (or anyone on an open registry) measure any namespace by name. */
+function MeasureForm ({ onMeasured }: { onMeasured: (error?: unknown) => void }) {
+  const [busy, setBusy] = useState(false)
+  return (
+    <form class="search" onSubmit={e => {
+      e.preventDefault()
+      const form = e.currentTarget as HTMLFormElement
+      const namespace = String(new FormData(form).get('namespace') ?? '').trim()
+      if (namespace === '') return
+      setBusy(true)
+      measure(namespace).then(() => { form.reset(); onMeasured() }, onMeasured).finally(() => { setBusy(false) })
+    }}>
+      <label for="measure-namespace">Measure a namespace</label>
+      <span class="inline"><input id="measure-namespace" name="namespace" autocomplete="off" spellcheck={false} placeholder="namespace" required />
+        <button type="submit" disabled={busy}>{busy ? 'Measuring…' : 'Measure'}</button></span>
+    </form>
+  )
+}
+
+export function Storage ({ admin }: { admin: boolean }) {
+  const { value, error, reload } = useLoad(async () => (await getJson<{ namespaces: NamespaceStorage[] }>('/ui/api/storage')).body, [])
+  const [measureError, setMeasureError] = useState<unknown>()
+  const measured = (err?: unknown): void => { setMeasureError(err); if (err === undefined) reload() }
   return (
     <Page title="Storage">
-      <p class="muted">Usage is counted for namespaces with a quota (<code>berth quota set</code>).</p>
+      <p class="muted">What each namespace stores: a blob or manifest counts once however many of its repositories hold it. A namespace with a quota (<code>berth quota set</code>) is counted live; any other shows what it stored when last measured.</p>
+      {admin && <MeasureForm onMeasured={measured} />}
+      {measureError !== undefined && <ErrorBox error={measureError} />}
       {error !== undefined ? <ErrorBox error={error} retry={reload} />
         : value === undefined ? <Loading what="Loading storage" />
-          : value.namespaces.length === 0 ? <p class="empty">No namespace you may read has a quota.</p>
+          : value.namespaces.length === 0 ? <p class="empty">No namespace you may read has a quota or has been measured yet.</p>
             : <div class="table-wrap"><table aria-label="storage">
-              <thead><tr><th scope="col">Namespace</th><th scope="col">Used</th><th scope="col">Quota</th><th scope="col">Use</th></tr></thead>
+              <thead><tr><th scope="col">Namespace</th><th scope="col">Used</th><th scope="col">As of</th><th scope="col">Quota</th><th scope="col">Use</th></tr></thead>
               <tbody>{value.namespaces.map(n => {
-                const share = n.limitBytes > 0 ? Math.min(1, n.usedBytes / n.limitBytes) : 0
+                const limit = n.limitBytes
+                const share = limit === undefined ? 0 : limit > 0 ? Math.min(1, n.usedBytes / limit) : 1
                 return (
-                  <tr key={n.namespace}><td>{n.namespace}</td><td>{humanSize(n.usedBytes)}</td><td>{humanSize(n.limitBytes)}</td>
-                    <td><meter min={0} max={1} value={share} high={0.8} aria-label={`${n.namespace} quota use`} /> {Math.round(share * 100)}%</td></tr>)
+                  <tr key={n.namespace}><td>{n.namespace}</td><td>{humanSize(n.usedBytes)}</td>
+                    <td>{n.live ? 'live' : <><time dateTime={n.measuredAt} title={n.measuredAt}>measured {humanDate(n.measuredAt)}</time> <MeasureButton namespace={n.namespace} onMeasured={measured} /></>}</td>
+                    <td>{limit === undefined ? <span class="muted">none</span> : humanSize(limit)}</td>
+                    <td>{limit === undefined ? '—' : <><meter min={0} max={1} value={share} high={0.8} aria-label={`${n.namespace} quota use`} /> {Math.round(share * 100)}%</>}</td></tr>)
               })}</tbody></table></div>}
     </Page>
   )
