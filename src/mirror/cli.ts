@@ -1,10 +1,11 @@
-// `berth mirror status` and `berth mirror sync NAME`: the scheduled syncs and push replication rules, from
-// the records in the store that every replica shares.
+// `berth mirror status`, `berth mirror sync NAME` and `berth mirror retry RULE`: the scheduled syncs and push
+// replication rules, from the records in the store that every replica shares.
 import type { Berth } from '../compose.js'
 import type { SyncReport } from './sync.js'
 
 export const MIRROR_USAGE = `       berth mirror status [--json]                     last sync of each mirror, pending pushes of each replication rule
-       berth mirror sync <name>                         sync mirror <name> now and print what was copied`
+       berth mirror sync <name>                         sync mirror <name> now and print what was copied
+       berth mirror retry <rule>                        queue the copies of replication rule <rule> that failed for good again`
 
 export interface MirrorCliIo {
   out: (line: string) => void
@@ -79,6 +80,16 @@ export async function mirrorCommand (berth: Berth, args: string[], io: MirrorCli
       for (const e of report.errors) io.err(`error: ${e}`)
       io.out(summary(report))
       return report.result === 'ok' ? 0 : 1
+    }
+    case 'retry': {
+      const name = rest[0]
+      if (name === undefined || name.startsWith('--')) throw io.usage('missing replication rule name')
+      if (rest.length > 1) throw io.usage(`unexpected argument "${rest[1] ?? ''}"`)
+      if (!berth.replication.rules.some(r => r.name === name)) {
+        throw io.usage(`no replication rule "${name}" (BERTH_REPLICATION names: ${berth.replication.rules.map(r => r.name).join(', ') || 'none'})`)
+      }
+      io.out(`queued ${await berth.replication.retryFailed(name)} failed copies of rule ${name} again`)
+      return 0
     }
     default:
       throw io.usage(verb === undefined ? 'missing mirror command' : `unknown mirror command "${verb}"`)

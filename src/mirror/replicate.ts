@@ -293,6 +293,16 @@ export function createReplication (registry: Registry, rules: ReplicationRule[],
       }))
     },
 
+    /** Puts the copies of a rule that used up their attempts back in its queue; returns how many. */
+    async retryFailed (rule: string): Promise<number> {
+      // Ids are collected first: retrying moves entries out of the listing being read.
+      const ids: string[] = []
+      for await (const id of queue.ids(rule, 'failed')) ids.push(id)
+      let count = 0
+      for (const id of ids) if (await queue.redeliver(rule, id)) count++
+      return count
+    },
+
     /** Starts this replica's loop over the outboxes (the server does; the CLI does not). */
     start (): void {
       if (rules.length > 0) worker.start()

@@ -86,6 +86,15 @@ t.test('push replication into Distribution', async t => {
     const status = await runBerth(['mirror', 'status'], env)
     t.equal(status.code, 0, status.stderr)
     t.match(status.stdout, new RegExp(`^replication all\\t${remote.url}\\t0 pending, 1 failed\\tlast run \\S+ ok, \\d+ pushed$`, 'm'))
+    const retried = await runBerth(['mirror', 'retry', 'all'], env)
+    t.equal(retried.code, 0, retried.stderr)
+    t.equal(retried.stdout, 'queued 1 failed copies of rule all again\n')
+    await settled()
+    const after = await runBerth(['mirror', 'status'], env)
+    t.match(after.stdout, new RegExp(`^replication all\\t${remote.url}\\t0 pending, 0 failed\\tlast run \\S+ ok`, 'm'), 'the failed copy went through')
+    const unknown = await runBerth(['mirror', 'retry', 'nope'], env)
+    t.equal(unknown.code, 2)
+    t.match(unknown.stderr, /no replication rule "nope"/)
   })
 
   await t.test('a retried copy of a tag that has moved on since does not move the remote tag back', async t => {
