@@ -14,7 +14,7 @@ import { createPolicies, type Visibility } from './policy.js'
 import { claimsGrant, expandActions, repositoryScope, type AccessEntry, type RepositoryAction } from './scopes.js'
 import { createSignOuts } from './sign-outs.js'
 import { LoginThrottle } from './throttle.js'
-import { createTokens } from './tokens.js'
+import { createTokens, type VerifiedToken } from './tokens.js'
 import { createUsers, type User } from './users.js'
 
 /** Who a request comes from. `claims` is set when a Docker access token was presented: it narrows what is allowed. */
@@ -120,21 +120,28 @@ export function createAuth (driver: StorageDriver, config: AuthConfig, { now = D
         basicVerified.set(cacheKey, { username: user.username, gen: user.gen })
         return { kind: 'user', user, via: 'basic' }
       }
-      if (scheme === 'bearer') {
-        const token = await tokens.verify(value)
-        if (token.subject === undefined) return { kind: 'anonymous', claims: token.access ?? [] }
-        const user = await users.get(token.subject)
-        if (user === undefined || user.gen !== token.gen) {
-          throw unauthenticated('invalid token: revoked (the user was deleted or changed password)', { tokenError: 'invalid_token' })
-        }
-        if (token.session && await signOuts.isSignedOut(token.id, token.expiresAt)) {
-          throw unauthenticated('invalid token: the session was signed out', { tokenError: 'invalid_token' })
-        }
-        return token.use === 'access'
-          ? { kind: 'user', user, via: 'access-token', claims: token.access ?? [] }
-          : { kind: 'user', user, via: 'identity-token' }
-      }
+      if (scheme === 'bearer') return (await auth.identifyToken(value)).identity
       throw unauthenticated('unsupported authorization scheme: use Basic or Bearer')
+    },
+
+    /**
+     * The identity a Bearer token proves, with the token's verified claims (the web UI reads a session's
+     * lifetime and id from them). Throws AuthError `unauthenticated` as identifyAuthorization does.
+     */
+    async identifyToken (value: string): Promise<{ identity: Identity, token: VerifiedToken }> {
+      const token = await tokens.verify(value)
+      if (token.subject === undefined) return { identity: { kind: 'anonymous', claims: token.access ?? [] }, token }
+      const user = await users.get(token.subject)
+      if (user === undefined || user.gen !== token.gen) {
+        throw unauthenticated('invalid token: revoked (the user was deleted or changed password)', { tokenError: 'invalid_token' })
+      }
+      if (token.session && await signOuts.isSignedOut(token.id, token.expiresAt)) {
+        throw unauthenticated('invalid token: the session was signed out', { tokenError: 'invalid_token' })
+      }
+      const identity: Identity = token.use === 'access'
+        ? { kind: 'user', user, via: 'access-token', claims: token.access ?? [] }
+        : { kind: 'user', user, via: 'identity-token' }
+      return { identity, token }
     },
 
     /** identifyAuthorization() for a request, computed once per request. */

@@ -101,8 +101,9 @@ export async function webUi (app: FastifyInstance, { auth, registry, storage, as
     const token = sessionToken(request)
     if (token === undefined) return { identity: { kind: 'anonymous' } }
     try {
-      const identity = await auth.identifyAuthorization(`Bearer ${token}`, auth.clientOf(request))
-      return identity.kind === 'user' ? { identity, token: await auth.tokens.verify(token) } : { identity }
+      if (!await auth.enabled()) return { identity: { kind: 'anonymous' } }
+      const found = await auth.identifyToken(token)
+      return found.identity.kind === 'user' ? found : { identity: found.identity }
     } catch {
       clearSessionCookie(request, reply)
       return { identity: { kind: 'anonymous' } }
