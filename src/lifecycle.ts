@@ -67,6 +67,10 @@ export function handleShutdown (app: FastifyInstance, { timeoutMs, onShutdown }:
 
   const first = (signal: NodeJS.Signals): void => {
     draining = true
+    // Stop taking connections before anything else: fastify closes the listener only after its close hooks
+    // have started, and a connection accepted in that gap would be reset instead of refused. The callback
+    // runs once every open connection has ended; fastify's own close of the listener then finds it closed.
+    const connectionsEnded = new Promise<void>(resolve => { app.server.close(() => { resolve() }) })
     onShutdown?.()
     app.log.info({ signal, inFlight: inFlight.size, timeoutMs },
       `${signal}: shutting down; ${inFlight.size} requests in flight get up to ${timeoutMs / 1000} s to finish`)
@@ -78,7 +82,7 @@ export function handleShutdown (app: FastifyInstance, { timeoutMs, onShutdown }:
       app.log.warn({ cut }, `shutdown timeout: exiting with ${cut} requests cut`)
       process.exit(EXIT_CUT)
     }, timeoutMs)
-    app.close().then(() => {
+    Promise.all([app.close(), connectionsEnded]).then(() => {
       clearTimeout(timer)
       app.log.info('all requests finished; exiting')
       process.exit(EXIT_DRAINED)
