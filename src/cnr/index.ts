@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Auth } from '../auth/index.js'
 import type { Config } from '../config.js'
 import type { MirrorCache } from '../mirror/cache.js'
+import { MIRROR_HEADER, withMirrorNote } from '../mirror/notes.js'
 import { CnrError, cnrErrorHandler } from './errors.js'
 import { API_VERSION } from './media-types.js'
 import { buildOpenApi } from './openapi.js'
@@ -18,7 +19,7 @@ export interface CnrPluginOptions {
   auth: Auth
   config: Config
   /** Pushes and deletes under a read-only mirror prefix are refused (403), as on /v2. */
-  mirror?: Pick<MirrorCache, 'assertWritable'> | undefined
+  mirror?: Pick<MirrorCache, 'assertWritable' | 'covers'> | undefined
 }
 
 /** Push bodies carry the tarball base64-encoded inside JSON. */
@@ -73,6 +74,9 @@ async function apiV1 (app: FastifyInstance, { service, auth, config, mirror, ope
             const name = packageName(c.p.namespace ?? '', c.p.package ?? '')
             await auth.requireAccess(request, name, route.access)
             if (route.access !== 'pull') mirror?.assertWritable(name)
+            else if (mirror?.covers(name) === true) {
+              return await withMirrorNote(value => { reply.header(MIRROR_HEADER, value) }, async () => await route.handler(c))
+            }
           }
           return await route.handler(c)
         }

@@ -24,9 +24,8 @@ import { readRecord, writeRecord } from '../registry/records.js'
 import { isValidTag } from '../registry/reference.js'
 import { paths } from '../storage/paths.js'
 import { mirrorFor, type MirrorConfig } from './config.js'
+import { MIRROR_HEADER, noteMirror, type MirrorNote } from './notes.js'
 import { createRegistryClient, RemoteError, type RegistryClient } from './registry-client.js'
-
-export const MIRROR_HEADER = 'Berth-Mirror'
 
 interface TagChecked { checkedAt: string, digest: string }
 
@@ -154,13 +153,14 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     await writeRecord(driver, paths.mirrorTagChecked(name, tag), { checkedAt: new Date().toISOString(), digest } satisfies TagChecked)
   }
 
-  /** What the Berth-Mirror header says; the OCI handlers send it, the CNR and /packages reads may. */
-  type Note = (value: string) => void
-  const headerOf = (c: OciContext): Note => value => { c.reply.header(MIRROR_HEADER, value) }
+  /** What the Berth-Mirror header says: the OCI handlers set it on their reply, other reads through notes.ts. */
+  const headerOf = (c: OciContext): MirrorNote => value => { c.reply.header(MIRROR_HEADER, value) }
 
-  function upstreamFailed (note: Note, t: Target, err: unknown, held: boolean, what: Record<string, unknown>): void {
+  const whyFailed = (err: RemoteError): string => err.unavailable ? 'upstream unavailable' : `upstream error ${err.status ?? ''}`.trim()
+
+  function upstreamFailed (note: MirrorNote, t: Target, err: unknown, held: boolean, what: Record<string, unknown>): void {
     if (!(err instanceof RemoteError)) throw err
-    const why = err.unavailable ? 'upstream unavailable' : `upstream error ${err.status ?? ''}`.trim()
+    const why = whyFailed(err)
     note(held ? `stale; ${why}` : why)
     count(t, held ? 'stale' : 'error', what, err)
   }
@@ -178,7 +178,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
    * Makes the store hold the manifest the upstream has for a tag, when it lacks it or the tag's TTL has passed
    * (a HEAD then tells whether it moved). With `children`, an index's child manifests are held too.
    */
-  async function refreshTag (t: Target, name: string, tag: string, note: Note, { children = false }): Promise<void> {
+  async function refreshTag (t: Target, name: string, tag: string, note: MirrorNote, { children = false }): Promise<void> {
     const what = { repository: name, reference: tag }
     const held = await registry.tags.get(name, tag)
     if (held === undefined) {
@@ -246,15 +246,13 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
 
     /**
      * For the CNR and /packages reads, which read OCI tags: makes the store hold the tag of a mirrored name as a
-     * manifest GET would (and, for an index, its child manifests: a CNR release is one). Returns what the
-     * Berth-Mirror header would say, when anything. Names outside every prefix return at once.
+     * manifest GET would (and, for an index, its child manifests: a CNR release is one). What the Berth-Mirror
+     * header would say goes to the read's note (notes.ts). Names outside every prefix return at once.
      */
-    async ensureTag (name: string, tag: string): Promise<string | undefined> {
+    async ensureTag (name: string, tag: string): Promise<void> {
       const t = targetOf(name)
-      if (t === undefined || !isValidTag(tag)) return undefined
-      let said: string | undefined
-      await refreshTag(t, name, tag, value => { said = value }, { children: true })
-      return said
+      if (t === undefined || !isValidTag(tag)) return
+      await refreshTag(t, name, tag, noteMirror, { children: true })
     },
 
     /**
@@ -288,7 +286,9 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         return tags
       } catch (err) {
         if (!(err instanceof RemoteError)) throw err
-        if (err.status !== 404) count(t, 'error', { repository: name, list: 'tags' }, err)
+        if (err.status === 404) return undefined
+        count(t, 'error', { repository: name, list: 'tags' }, err)
+        noteMirror(`stale; ${whyFailed(err)}`) // the read chooses among the releases held
         return undefined
       }
     },

@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Auth, RepositoryAction } from '../auth/index.js'
 import type { Config } from '../config.js'
 import type { MirrorCache } from '../mirror/cache.js'
+import { MIRROR_HEADER, withMirrorNote } from '../mirror/notes.js'
 import { errorReply } from '../http/error-reply.js'
 import { sendBody } from '../http/send-body.js'
 import { packagesDialect, setRealm } from './errors.js'
@@ -21,7 +22,7 @@ export interface PackagesPluginOptions {
   auth: Auth
   config: Config
   /** Uploads and deletes under a read-only mirror prefix are refused (403), as on /v2. */
-  mirror?: Pick<MirrorCache, 'assertWritable'> | undefined
+  mirror?: Pick<MirrorCache, 'assertWritable' | 'covers'> | undefined
 }
 
 function positiveInt (value: unknown, name: string, fallback: number): number {
@@ -70,7 +71,11 @@ export async function packagesApi (app: FastifyInstance, { packages, auth, confi
 
   app.get('/:file', async (request, reply) => {
     await requireAccess(request, 'pull')
-    const { size, body } = await packages.get((request.params as { file: string }).file)
+    const fileName = (request.params as { file: string }).file
+    const repository = parseFile(fileName)?.repository
+    const { size, body } = repository !== undefined && mirror?.covers(repository) === true
+      ? await withMirrorNote(value => { reply.header(MIRROR_HEADER, value) }, async () => await packages.get(fileName))
+      : await packages.get(fileName)
     return await sendBody(reply.type('application/gzip').header('Content-Length', size), body)
   })
 
