@@ -148,10 +148,10 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
     return await readRelease(name, release)
   }
 
-  /** A stored blob, fetched first when the package is mirrored and the repository lacks it. */
+  /** A stored blob or, when the package is mirrored and the repository lacks it, the upstream's as it is stored. */
   async function openBlob (name: string, digest: string): Promise<Readable> {
-    if (mirror?.covers(name) === true) await mirror.ensureBlob(name, digest)
-    return await blobs.open(name, digest)
+    const fetching = mirror?.covers(name) === true ? await mirror.openBlob(name, digest) : undefined
+    return fetching ?? await blobs.open(name, digest)
   }
 
   /**
@@ -579,7 +579,11 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
         const found = await readRelease(name, release)
         await index.setRelease(name, release, found?.entries?.map(e => e.mediaType) ?? [])
         // Within the writer's request, so on a short budget: a digest not found in time is computed when first shown.
-        for (const entry of found?.entries ?? []) await cnrDigestFor(name, entry, WRITE_DIGEST_LIMITS)
+        // A mirrored release's tarball not held yet is not fetched for it: that waits for a view or a download.
+        for (const entry of found?.entries ?? []) {
+          if (mirror?.covers(name) === true && !await blobs.exists(name, entry.layer.digest)) continue
+          await cnrDigestFor(name, entry, WRITE_DIGEST_LIMITS)
+        }
       }
     },
 

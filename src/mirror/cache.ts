@@ -51,16 +51,18 @@ function parseManifest (bytes: Buffer): { config?: { digest?: unknown }, manifes
 }
 
 /**
- * A pass-through that holds back the last chunk until `verification` settles: the client's response can only
- * complete once the store has verified the bytes against their digest, and is cut short otherwise.
+ * A pass-through that holds back the last byte until `verification` settles: the client's response can only
+ * complete once the store has verified the bytes against their digest, and is cut short otherwise. Only one
+ * byte is held, so a slow upstream's large chunk reaches the client as it arrives.
  */
-function holdingLastChunk (verification: Promise<Error | undefined>): Transform {
+function holdingLastByte (verification: Promise<Error | undefined>): Transform {
   let held: Buffer | undefined
   return new Transform({
     transform (chunk: Buffer, _encoding, callback) {
-      const previous = held
-      held = chunk
-      callback(null, previous)
+      if (chunk.length === 0) { callback(); return }
+      if (held !== undefined) this.push(held)
+      held = chunk.subarray(-1)
+      callback(null, chunk.length > 1 ? chunk.subarray(0, -1) : undefined)
     },
     flush (callback) {
       verification.then(err => { callback(err ?? null, err === undefined ? held : undefined) }, callback)
@@ -77,6 +79,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
   })]))
   /** Fetches under way in this process, by repository and reference or digest (single-flight). */
   const inFlight = new Map<string, Promise<void>>()
+  const blobKey = (name: string, digest: string): string => `blob ${name}@${digest}`
 
   function targetOf (name: string): Target | undefined {
     const found = mirrorFor(mirrors, name)
@@ -103,7 +106,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
 
   /** Fetches a blob into the store (no client attached), once per process. */
   async function storeBlob (t: Target, name: string, digest: string): Promise<void> {
-    await once(`blob ${name}@${digest}`, async () => {
+    await once(blobKey(name, digest), async () => {
       if (await registry.blobs.exists(name, digest)) return
       const remote = await t.client.getBlob(t.upstreamName, digest)
       if (remote === undefined) return
@@ -209,6 +212,76 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     } catch (err) { upstreamFailed(note, t, err, true, what) }
   }
 
+  /**
+   * A blob stored for another repository is linked into this one once the upstream confirms this repository
+   * has it (a HEAD, no bytes). Never linked without asking: that would show any repository's blobs under the
+   * prefix. True when it is linked now.
+   */
+  async function linkIfUpstreamHas (t: Target, name: string, digest: string): Promise<boolean> {
+    if (await registry.blobs.storedSize(digest) === undefined || await t.client.headBlob(t.upstreamName, digest) === undefined) return false
+    if (!await registry.blobs.mount(name, digest, undefined)) return false
+    count(t, 'hit', { repository: name, digest, mounted: true })
+    return true
+  }
+
+  /** Waits for the blob to be stored, by the fetch under way or a new one; a failure leaves it missing (a 404). */
+  async function awaitStored (t: Target, name: string, digest: string, note: MirrorNote): Promise<void> {
+    const what = { repository: name, digest }
+    try {
+      await storeBlob(t, name, digest)
+      count(t, 'miss', { ...what, shared: true })
+    } catch (err) {
+      // The fetch failed, or its bytes did not match the digest.
+      upstreamFailed(note, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
+    }
+  }
+
+  /**
+   * Fetches a blob into the store and returns its bytes as they arrive, for one client: the end of that stream
+   * waits until the store has verified them, and a mismatch cuts it short. A client that leaves does not stop
+   * the store. Concurrent callers find the fetch in `inFlight` and wait for the stored copy. Undefined when it
+   * was stored meanwhile or the upstream lacks it.
+   */
+  async function fetchStreaming (t: Target, name: string, digest: string): Promise<{ body: Readable, size: number } | undefined> {
+    const key = blobKey(name, digest)
+    const what = { repository: name, digest }
+    // Registered before the first await, so that every concurrent request finds this fetch.
+    let settle: { resolve: () => void, reject: (err: unknown) => void } = { resolve: () => {}, reject: () => {} }
+    const storing = new Promise<void>((resolve, reject) => { settle = { resolve, reject } })
+    storing.catch(() => {})
+    inFlight.set(key, storing.finally(() => { inFlight.delete(key) }))
+    inFlight.get(key)?.catch(() => {})
+    let remote: Awaited<ReturnType<RegistryClient['getBlob']>>
+    try {
+      // Stored by a fetch that ended between the first look and now: served from the store.
+      remote = await registry.blobs.exists(name, digest) ? undefined : await t.client.getBlob(t.upstreamName, digest)
+    } catch (err) {
+      settle.reject(err)
+      throw err
+    }
+    if (remote === undefined) { settle.resolve(); return undefined }
+    const toStore = new PassThrough()
+    let verified: (err?: Error) => void = () => {}
+    const verification = new Promise<Error | undefined>(resolve => { verified = resolve })
+    const toClient = holdingLastByte(verification)
+    const source = metered(t, remote.body)
+    source.pipe(toStore)
+    source.pipe(toClient)
+    source.once('error', err => { toStore.destroy(err); toClient.destroy(err) })
+    toClient.once('close', () => { source.unpipe(toClient) })
+    registry.uploads.putMonolithic(name, digest, toStore).then(() => {
+      verified()
+      settle.resolve()
+    }, err => {
+      const error = err as Error
+      log.warn({ mirror: t.mirror.prefix, ...what, err: error.message }, 'mirror blob not stored')
+      verified(error)
+      settle.reject(err)
+    })
+    count(t, 'miss', { ...what, size: remote.size })
+    return { body: toClient, size: remote.size }
+  }
+
   const cache = {
     /** Whether `name` is under a mirror prefix (nothing else costs more than this). */
     covers (name: string): boolean {
@@ -253,24 +326,6 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
       const t = targetOf(name)
       if (t === undefined || !isValidTag(tag)) return
       await refreshTag(t, name, tag, noteMirror, { children: true })
-    },
-
-    /**
-     * For the CNR and /packages downloads: a blob of a mirrored name that the repository does not link is fetched
-     * into the store (streamed, verified by digest) before the caller opens it. An upstream failure leaves it
-     * missing: the caller's read then answers 404 in its dialect.
-     */
-    async ensureBlob (name: string, digest: string): Promise<void> {
-      const t = targetOf(name)
-      if (t === undefined || !looksLikeDigest(digest)) return
-      const what = { repository: name, digest }
-      if (await registry.blobs.exists(name, digest)) { count(t, 'hit', what); return }
-      try {
-        await storeBlob(t, name, digest)
-        count(t, 'miss', what)
-      } catch (err) {
-        upstreamFailed(() => {}, t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
-      }
     },
 
     /**
@@ -337,13 +392,7 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
         return false
       }
       try {
-        // Stored for another repository: linked once the upstream confirms this repository has it (a HEAD, no
-        // bytes). Never linked without asking: that would show any repository's blobs under the prefix.
-        if (await registry.blobs.storedSize(digest) !== undefined && await t.client.headBlob(t.upstreamName, digest) !== undefined &&
-          await registry.blobs.mount(name, digest, undefined)) {
-          count(t, 'hit', { ...what, mounted: true })
-          return false
-        }
+        if (await linkIfUpstreamHas(t, name, digest)) return false
         if (head) {
           const remote = await t.client.headBlob(t.upstreamName, digest)
           if (remote === undefined) return false
@@ -353,61 +402,46 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
           reply.send()
           return true
         }
-        const key = `blob ${name}@${digest}`
         // Another request is fetching it, or the client wants a range: wait for the stored copy.
-        if (inFlight.has(key) || c.request.headers.range !== undefined) {
-          try {
-            await storeBlob(t, name, digest)
-          } catch (err) {
-            // The fetch failed (or its bytes did not match): this request is answered from the store, a 404.
-            upstreamFailed(headerOf(c), t, err instanceof RemoteError ? err : new RemoteError((err as Error).message, { unavailable: false }), false, what)
-            return false
-          }
-          count(t, 'miss', { ...what, shared: true })
+        if (inFlight.has(blobKey(name, digest)) || c.request.headers.range !== undefined) {
+          await awaitStored(t, name, digest, headerOf(c))
           return false
         }
-        // Registered before the first await, so that every concurrent request finds this fetch.
-        let settle: { resolve: () => void, reject: (err: unknown) => void } = { resolve: () => {}, reject: () => {} }
-        const storing = new Promise<void>((resolve, reject) => { settle = { resolve, reject } })
-        storing.catch(() => {})
-        inFlight.set(key, storing.finally(() => { inFlight.delete(key) }))
-        inFlight.get(key)?.catch(() => {})
-        let remote: Awaited<ReturnType<RegistryClient['getBlob']>>
-        try {
-          // Stored by a fetch that ended between the first look and now: served from the store.
-          remote = await registry.blobs.exists(name, digest) ? undefined : await t.client.getBlob(t.upstreamName, digest)
-        } catch (err) {
-          settle.reject(err)
-          throw err
-        }
-        if (remote === undefined) { settle.resolve(); return false }
-        const toStore = new PassThrough()
-        let verified: (err?: Error) => void = () => {}
-        const verification = new Promise<Error | undefined>(resolve => { verified = resolve })
-        const toClient = holdingLastChunk(verification)
-        const source = metered(t, remote.body)
-        source.pipe(toStore)
-        source.pipe(toClient)
-        source.once('error', err => { toStore.destroy(err); toClient.destroy(err) })
-        toClient.once('close', () => { source.unpipe(toClient) }) // a client that leaves does not stop the store
-        registry.uploads.putMonolithic(name, digest, toStore).then(() => {
-          verified()
-          settle.resolve()
-        }, err => {
-          const error = err as Error
-          log.warn({ mirror: t.mirror.prefix, ...what, err: error.message }, 'mirror blob not stored')
-          verified(error)
-          settle.reject(err)
-        })
-        count(t, 'miss', { ...what, size: remote.size })
+        const fetched = await fetchStreaming(t, name, digest)
+        if (fetched === undefined) return false
         reply.header('Docker-Content-Digest', digest).header('Accept-Ranges', 'bytes').type('application/octet-stream')
-        if (Number.isFinite(remote.size)) reply.header('Content-Length', remote.size)
-        reply.send(toClient)
+        if (Number.isFinite(fetched.size)) reply.header('Content-Length', fetched.size)
+        reply.send(fetched.body)
         return true
       } catch (err) {
         if (err instanceof RegistryError) throw err
         upstreamFailed(headerOf(c), t, err, false, what)
         return false
+      }
+    },
+
+    /**
+     * For the CNR and /packages downloads: a blob of a mirrored name that the repository does not link is
+     * fetched from the upstream and returned as it streams into the store, verified by digest as a /v2 blob GET
+     * is. Undefined when the caller should open the stored copy: it is held (or now is), or the upstream failed
+     * and the caller's read answers 404 in its dialect.
+     */
+    async openBlob (name: string, digest: string): Promise<Readable | undefined> {
+      const t = targetOf(name)
+      if (t === undefined || !looksLikeDigest(digest)) return undefined
+      const what = { repository: name, digest }
+      if (await registry.blobs.exists(name, digest)) { count(t, 'hit', what); return undefined }
+      try {
+        if (await linkIfUpstreamHas(t, name, digest)) return undefined
+        if (inFlight.has(blobKey(name, digest))) {
+          await awaitStored(t, name, digest, noteMirror)
+          return undefined
+        }
+        return (await fetchStreaming(t, name, digest))?.body
+      } catch (err) {
+        if (err instanceof RegistryError) throw err
+        upstreamFailed(noteMirror, t, err, false, what)
+        return undefined
       }
     },
 
@@ -445,4 +479,4 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
 export type MirrorCache = ReturnType<typeof createMirrorCache>
 
 /** What the CNR and /packages read paths use of the cache, for the names it covers. */
-export type MirrorReads = Pick<MirrorCache, 'covers' | 'ensureTag' | 'ensureBlob' | 'allUpstreamTags'>
+export type MirrorReads = Pick<MirrorCache, 'covers' | 'ensureTag' | 'openBlob' | 'allUpstreamTags'>

@@ -117,8 +117,8 @@ export function createPackageService (registry: Registry, { mirror }: PackageSer
       if (mirrored) await mirror?.ensureTag(file.repository, file.version)
       const found = file === undefined ? undefined : await find(file)
       if (file === undefined || found === undefined) throw new PackageFileError(404, '404 not found')
-      if (mirrored) await mirror?.ensureBlob(file.repository, found.layer.digest)
-      return { size: found.layer.size, body: await blobs.open(file.repository, found.layer.digest) }
+      const fetching = mirrored ? await mirror?.openBlob(file.repository, found.layer.digest) : undefined
+      return { size: found.layer.size, body: fetching ?? await blobs.open(file.repository, found.layer.digest) }
     },
 
     /** Deletes a file: its manifest and every tag naming it. */
