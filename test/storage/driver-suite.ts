@@ -1,4 +1,4 @@
-// The storage-driver contract as one test suite, run against every driver (filesystem now, S3 later).
+// The storage-driver contract as one test suite, run against every driver (filesystem and S3 on MinIO).
 import { Readable } from 'node:stream'
 import type { Test } from 'tap'
 import { InvalidOffsetError, NotFoundError, type StorageDriver } from '../../src/storage/driver.js'
@@ -24,6 +24,16 @@ export function runDriverSuite (t: Test, makeDriver: () => Promise<StorageDriver
     t.equal(await d.stat('a/b/missing'), undefined)
     await t.rejects(d.readAll('a/b/missing'), NotFoundError)
     await t.rejects(d.read('nope/x'), NotFoundError)
+  })
+
+  t.test('stat gives the time of the last write (a tag\'s push time in the web UI)', async t => {
+    const d = await makeDriver()
+    // S3 keeps Last-Modified to the second: the window is widened by a second on each side.
+    const before = Date.now() - 1000
+    await d.write('time/v', Buffer.from('one'))
+    const after = Date.now() + 1000
+    const written = (await d.stat('time/v'))?.modifiedAt.getTime() ?? 0
+    t.ok(written >= before && written <= after, `written at ${new Date(written).toISOString()}, between ${new Date(before).toISOString()} and ${new Date(after).toISOString()}`)
   })
 
   t.test('write replaces an object atomically and a failed write leaves the old one', async t => {
