@@ -9,6 +9,7 @@ import type { Registry } from '../registry/index.js'
 import { isValidName, isValidTag } from '../registry/reference.js'
 import type { TagRecord } from '../registry/tags.js'
 import { encodeRecord, readRecord, writeRecord } from '../registry/records.js'
+import { NotFoundError } from '../storage/driver.js'
 import { paths } from '../storage/paths.js'
 import type {
   Channel, DeleteChannelReleaseResult, DeleteChannelResult, DeleteReleaseResult, DeletedRelease, PackageSummary, ReleaseManifest
@@ -113,22 +114,36 @@ export function createCnrService (registry: Registry, { maxManifestBytes = 4 * 1
     return parseDocument((await manifests.read(ref)).bytes)
   }
 
+  /** A child manifest's document, or undefined when the store does not hold it. */
+  async function readHeldDocument (ref: { digest: string, mediaType: string, size: number }) {
+    try {
+      return await readDocument(ref)
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined
+      throw err
+    }
+  }
+
   async function entriesOf (ref: TagRecord): Promise<PackageEntry[] | undefined> {
     const cached = entriesCache.get(ref.digest)
     if (cached !== undefined) return cached === false ? undefined : cached
     const doc = await readDocument(ref)
     const entries: PackageEntry[] = []
+    let whole = true
     if (isIndex(ref.mediaType)) {
       for (const child of doc.manifests ?? []) {
         if (!isImageManifest(child.mediaType)) continue
-        const entry = classifyManifest(child, await readDocument(child))
+        const childDoc = await readHeldDocument(child)
+        // A sparse index (a mirror's, pulled through /v2) lacks children until they are fetched.
+        if (childDoc === undefined) { whole = false; continue }
+        const entry = classifyManifest(child, childDoc)
         if (entry !== undefined && !entries.some(e => e.mediaType === entry.mediaType)) entries.push(entry)
       }
     } else if (isImageManifest(ref.mediaType)) {
       const entry = classifyManifest({ mediaType: ref.mediaType, digest: ref.digest, size: ref.size }, doc)
       if (entry !== undefined) entries.push(entry)
     }
-    entriesCache.set(ref.digest, entries.length > 0 ? entries : false)
+    if (whole) entriesCache.set(ref.digest, entries.length > 0 ? entries : false)
     return entries.length > 0 ? entries : undefined
   }
 

@@ -143,13 +143,15 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
     return stored
   }
 
-  /** The child manifests of an index that the repository does not hold. */
-  async function storeChildren (t: Target, name: string, doc: { manifests?: unknown } | undefined): Promise<void> {
+  /** The child manifests of an index that the repository does not hold; returns how many were stored. */
+  async function storeChildren (t: Target, name: string, doc: { manifests?: unknown } | undefined): Promise<number> {
     const entries = Array.isArray(doc?.manifests) ? doc.manifests as Array<{ digest?: unknown }> : []
+    let stored = 0
     for (const entry of entries) {
       if (typeof entry?.digest !== 'string' || !looksLikeDigest(entry.digest) || await holdsManifest(name, entry.digest)) continue
-      await storeManifest(t, name, entry.digest)
+      if (await storeManifest(t, name, entry.digest)) stored++
     }
+    return stored
   }
 
   async function markChecked (name: string, tag: string, digest: string): Promise<void> {
@@ -191,9 +193,11 @@ export function createMirrorCache (registry: Registry, mirrors: readonly MirrorC
       return
     }
     try {
-      // A tag first pulled through /v2 holds only the index: its children are fetched now.
-      if (children && isIndexMediaType(held.mediaType)) {
-        await storeChildren(t, name, parseManifest((await registry.manifests.read(held)).bytes))
+      // A tag first pulled through /v2 holds only the index: its children are fetched now. The tag is told as
+      // set again, so that its readers (the CNR index) re-read what it names now that it is whole.
+      if (children && isIndexMediaType(held.mediaType) &&
+        await storeChildren(t, name, parseManifest((await registry.manifests.read(held)).bytes)) > 0) {
+        await registry.events.emit('tag-set', { repository: name, tag, ...held })
       }
       const checked = await readRecord<TagChecked>(driver, paths.mirrorTagChecked(name, tag))
       if (withinTtl(t, checked)) {

@@ -120,3 +120,27 @@ t.test('CNR and /packages reads of mirrored names', async t => {
     t.equal(missing.headers['berth-mirror'], 'upstream unavailable')
   })
 })
+
+t.test('a release index first pulled through /v2 joins the CNR index once a CNR read fetches its entries', async t => {
+  const upstream = await startApi(t)
+  const kpm = await tarGz(KPM_FILES('2.0.0'))
+  const helm = await tarGz(HELM_FILES('app', '2.0.0'))
+  t.equal((await push(upstream, 'ns/app', '2.0.0', 'kpm', kpm)).status, 200)
+  t.equal((await push(upstream, 'ns/app', '2.0.0', 'helm', helm)).status, 200)
+  const mirror = await startApi(t, { BERTH_MIRRORS: JSON.stringify([{ prefix: 'up', upstream: upstream.url, upstreamPrefix: 'ns' }]) })
+
+  // A /v2 client asks for the index alone: its child manifests are not fetched (a docker pull takes one).
+  const index = await fetch(`${mirror.url}/v2/up/app/manifests/2.0.0`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } })
+  t.equal(index.status, 200)
+  const listed = async (): Promise<unknown> => (await mirror.request('GET', '/cnr/api/v1/packages?namespace=up')).json<Array<{ name: string, releases: string[] }>>()
+    .map(p => [p.name, p.releases])
+  t.same(await listed(), [], 'not a CNR release yet: its entries are not held')
+
+  const pulled = await mirror.request('GET', '/cnr/api/v1/packages/up/app/2.0.0/helm/pull')
+  t.equal(pulled.status, 200)
+  t.ok(pulled.body.equals(helm))
+  t.same(await listed(), [['up/app', ['2.0.0']]], 'the CNR read fetched its entries, and the index lists it')
+  const release = await mirror.request('GET', '/cnr/api/v1/packages/up/app/2.0.0')
+  t.same(release.json<ReleaseManifest[]>().map(v => v.mediaType).sort(),
+    ['application/vnd.appr.package-manifest.helm.v0.json', 'application/vnd.appr.package-manifest.kpm.v0.json'])
+})
