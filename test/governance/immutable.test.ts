@@ -133,14 +133,18 @@ t.test('a rule set through the CLI holds on a running server within its cache li
   t.equal((await cli(env, 'immutable', 'list', '--json')).stdout, '[{"namespace":"carol","patterns":["v*"]}]\n')
   t.equal((await cli(env, 'immutable', 'add', 'carol', 'bad/pattern')).code, 2, 'a bad pattern is a usage error')
 
-  // Poll the way a client would retry; the bound is RULES_CACHE_MS (2 s), given generous room here.
+  // Poll the way a client would retry; the bound is RULES_CACHE_MS (2 s), given generous room here. Each try
+  // moves v1 to the other image, so whenever the rule starts to hold, the next try is a move it refuses. (Moving
+  // it to two and back in one try could leave it on two when the rule arrived in between: every later push of
+  // two would then change nothing and be accepted.)
   const deadline = Date.now() + 30_000
+  let current = one
   let res
   for (;;) {
-    res = await putManifest(app, 'carol/app', 'v1', two.manifest, MT.ociManifest)
+    const other = current === one ? two : one
+    res = await putManifest(app, 'carol/app', 'v1', other.manifest, MT.ociManifest)
     if (res.res.statusCode === 409 || Date.now() > deadline) break
-    // The push was accepted (the rule was not seen yet): put the tag back and retry.
-    await putManifest(app, 'carol/app', 'v1', one.manifest, MT.ociManifest)
+    current = other // accepted: the rule was not seen yet
     await new Promise(resolve => setTimeout(resolve, 200))
   }
   expectError(t, res.res, 409, 'TAG_INVALID', 'the running server applies the CLI rule')
